@@ -1,0 +1,28 @@
+"""gen_models_utilities: the package behind the flow matching notebooks.
+
+Importing it defines ``device`` and nothing else happens: no seeding, no plot styling.
+Call ``set_seed(seed)`` and ``use_book_style()`` from a notebook's header cell.
+"""
+import torch
+
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+from .base_distributions import BASE_NAMES, canonical_base_name, sample_base  # noqa: E402
+from .couplings import (class_conditional_ot_coupling, get_coupling, independent_coupling,  # noqa: E402
+                        minibatch_ot_coupling)
+from .data import create_ring_gaussians, ring_mode_centers  # noqa: E402
+from .loaders import (RandomBatches, make_conditional_loader_onehot, make_conditional_loader_radius,  # noqa: E402
+                      make_loader, one_hot)
+from .logo import load_eth_z_logo_data  # noqa: E402
+from .metrics import (format_quality, mmd, off_mode_fraction, path_straightness, ring_quality,  # noqa: E402
+                      samples_per_mode, w2_floor, wasserstein2)
+from .models import ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField  # noqa: E402
+from .paths import PathSample, conditional_velocity, flow_matching_loss, interpolate, sample_path  # noqa: E402
+from .plotting import (plot_conditional_samples_continuous, plot_conditional_samples_discrete,  # noqa: E402
+                       plot_loss, plot_pairs, plot_samples, plot_trajectories, plot_velocity_field)
+from .seeding import set_seed  # noqa: E402
+from .solvers import euler_step, generate, heun_step, midpoint_step, rk4_step, solve_ode  # noqa: E402
+from .style import use_book_style  # noqa: E402
+from .training import TrainingResult, train  # noqa: E402
+
+__version__ = "0.1.0"

@@ -1,0 +1,72 @@
+"""Couplings: how base samples x0 are paired with data samples x1 in a training batch.
+
+A coupling takes x0 (B, 2) and x1 (B, 2) and returns x0 re-ordered so that row i of x0 is
+paired with row i of x1; x1 (and so any labels or conditions carried with it) keeps its order.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._checks import check_choice
+
+
+def independent_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """The chapter's coupling: random pairs, i.e. x0 as drawn."""
+    return x0
+
+
+def ot_permutation(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+    """Permutation p minimising sum_i |x0[p[i]] - x1[i]|^2 (exact OT between equal batches).
+
+    With equal uniform weights the exact transport plan is a permutation matrix, found with
+    POT's network-simplex solver ``ot.emd``. Returns int64 (B,).
+    """
+    import ot
+
+    a = x0.detach().cpu().double().numpy()
+    b = x1.detach().cpu().double().numpy()
+    cost = ot.dist(b, a)                      # (B, B): row i is x1[i], column j is x0[j]
+    n = len(b)
+    weights = np.full(n, 1.0 / n)
+    plan = ot.emd(weights, weights, cost)
+    return torch.from_numpy(plan.argmax(axis=1)).to(x0.device)
+
+
+def minibatch_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Pair the batch by exact optimal transport (squared Euclidean cost), ignoring labels."""
+    if x0.shape != x1.shape:
+        raise ValueError(f"x0 and x1 must have the same shape for OT pairing, got "
+                         f"{tuple(x0.shape)} and {tuple(x1.shape)}")
+    return x0[ot_permutation(x0, x1)]
+
+
+def class_conditional_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Exact OT computed separately inside each class, so no pair crosses a class.
+
+    ``labels``: (B,) integer classes or (B, C) conditions of x1 (rows equal = same class).
+    Plain minibatch OT would pair a point of one class with noise "meant" for another, which
+    hurts conditional models.
+    """
+    if labels is None:
+        return minibatch_ot_coupling(x0, x1)
+    keys = labels if labels.dim() == 1 else labels.argmax(dim=1)
+    paired = x0.clone()
+    for key in torch.unique(keys):
+        rows = torch.nonzero(keys == key).squeeze(1)
+        paired[rows] = x0[rows][ot_permutation(x0[rows], x1[rows])]
+    return paired
+
+
+COUPLINGS = {
+    "independent": independent_coupling,
+    "ot": minibatch_ot_coupling,
+    "class_ot": class_conditional_ot_coupling,
+}
+
+
+def get_coupling(coupling):
+    """A coupling function from its name ('independent', 'ot', 'class_ot') or a callable."""
+    if callable(coupling):
+        return coupling
+    return COUPLINGS[check_choice("coupling", coupling, tuple(COUPLINGS))]

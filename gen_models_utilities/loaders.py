@@ -1,0 +1,91 @@
+"""Mini-batches of data: the chapter's DataLoaders and a fast in-memory sampler for training."""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from ._checks import as_labels, as_points, check_positive_int, make_generator
+
+
+def _loader(tensors, batch_size: int, shuffle: bool, generator) -> DataLoader:
+    """A DataLoader that keeps the last, smaller batch, so any non-empty data yields batches."""
+    n_points = tensors[0].shape[0]
+    if n_points < batch_size:
+        warnings.warn(f"batch_size={batch_size} is larger than the {n_points} points; "
+                      f"each epoch yields one batch of {n_points}", stacklevel=3)
+    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=shuffle,
+                      drop_last=False, generator=generator)
+
+
+def make_loader(data, batch_size: int = 1000, shuffle: bool = True, seed=None) -> DataLoader:
+    """DataLoader over points; each batch is a 1-tuple ``(x1,)`` with x1: float32 (B, 2)."""
+    points = as_points("data", data)
+    batch_size = check_positive_int("batch_size", batch_size)
+    return _loader((points,), batch_size, shuffle, make_generator(seed))
+
+
+def one_hot(labels, n_classes: int) -> torch.Tensor:
+    """Float one-hot codes of integer labels: (N,) -> float32 (N, n_classes)."""
+    n_classes = check_positive_int("n_classes", n_classes)
+    labels = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(labels)
+    labels = as_labels("labels", labels, labels.shape[0] if labels.dim() else -1, n_classes)
+    return torch.nn.functional.one_hot(labels, n_classes).float()
+
+
+def make_conditional_loader_onehot(data, labels, batch_size: int = 128, n_classes: int = 8,
+                                   shuffle: bool = True, seed=None) -> DataLoader:
+    """DataLoader of ``(x1, c)``: x1 float32 (B, 2), c float32 one-hot (B, n_classes)."""
+    points = as_points("data", data)
+    n_classes = check_positive_int("n_classes", n_classes)
+    codes = torch.nn.functional.one_hot(as_labels("labels", labels, points.shape[0], n_classes), n_classes)
+    batch_size = check_positive_int("batch_size", batch_size)
+    return _loader((points, codes.float()), batch_size, shuffle, make_generator(seed))
+
+
+def radius_of(points: torch.Tensor) -> torch.Tensor:
+    """Distance of each point from the origin: (N, 2) -> (N, 1)."""
+    return points.norm(dim=1, keepdim=True)
+
+
+def make_conditional_loader_radius(data, batch_size: int = 128, shuffle: bool = True, seed=None) -> DataLoader:
+    """DataLoader of ``(x1, r)``: x1 float32 (B, 2), r float32 (B, 1) the distance of x1 from 0."""
+    points = as_points("data", data)
+    batch_size = check_positive_int("batch_size", batch_size)
+    return _loader((points, radius_of(points)), batch_size, shuffle, make_generator(seed))
+
+
+class RandomBatches:
+    """Draws random mini-batches from tensors held in memory, with no DataLoader overhead.
+
+    Each call to :meth:`sample` picks ``batch_size`` rows uniformly with replacement, the same
+    rows from every tensor, so conditions stay aligned with their points.
+
+    Args:
+        points: (N, 2) data.
+        batch_size: rows per batch, >= 1 (may exceed N).
+        conditions: optional (N, C) tensor drawn alongside the points.
+        generator: a ``torch.Generator`` for reproducible batches.
+    """
+
+    def __init__(self, points, batch_size: int, conditions=None, generator: torch.Generator | None = None,
+                 device: torch.device | str | None = None):
+        self.points = as_points("data", points).to(device) if device else as_points("data", points)
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        if conditions is not None:
+            conditions = torch.as_tensor(conditions, dtype=torch.float32).to(self.points.device)
+            if conditions.dim() == 1:
+                conditions = conditions[:, None]
+            if conditions.shape[0] != self.points.shape[0]:
+                raise ValueError(f"conditions must have one row per point ({self.points.shape[0]}), "
+                                 f"got shape {tuple(conditions.shape)}")
+        self.conditions = conditions
+        self.generator = generator
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One batch: x1 (B, 2) and its conditions (B, C), or None when there are none."""
+        index = torch.randint(0, self.points.shape[0], (self.batch_size,), generator=self.generator)
+        index = index.to(self.points.device)
+        cond = None if self.conditions is None else self.conditions[index]
+        return self.points[index], cond

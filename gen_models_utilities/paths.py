@@ -1,0 +1,51 @@
+"""The straight-line probability path of flow matching and its regression loss.
+
+For a pair (x0, x1) and a time t the path point and its velocity are
+    x_t = (1 - t) x0 + t x1,        u_t = d x_t / dt = x1 - x0.
+u_t is the *conditional* (per-pair) velocity. Many pairs pass through the same x_t with
+different u_t, so the network can only learn their average, the marginal velocity field, and
+the loss keeps a floor above zero.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+def interpolate(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Point on the straight line from x0 to x1 at time t: x0, x1 (B, 2), t (B, 1) -> (B, 2)."""
+    return (1 - t) * x0 + t * x1
+
+
+def conditional_velocity(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+    """Velocity of the straight path, the same at every t: (B, 2), (B, 2) -> (B, 2)."""
+    return x1 - x0
+
+
+@dataclass
+class PathSample:
+    """One batch of points on the path. Shapes: x0, x1, x_t, u_t (B, 2); t (B, 1)."""
+
+    x0: torch.Tensor
+    x1: torch.Tensor
+    t: torch.Tensor
+    x_t: torch.Tensor
+    u_t: torch.Tensor
+
+
+def sample_path(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> PathSample:
+    """Draw t ~ U[0, 1] (unless given) and return the path point and its target velocity."""
+    if t is None:
+        t = torch.rand(x0.shape[0], 1, generator=generator).to(x0.device)
+    return PathSample(x0, x1, t, interpolate(x0, x1, t), conditional_velocity(x0, x1))
+
+
+def flow_matching_loss(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor,
+                       condition: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error between v_theta(x_t, t[, c]) and the per-pair target x1 - x0."""
+    x_t = interpolate(x0, x1, t)
+    prediction = model(x_t, t) if condition is None else model(x_t, t, condition)
+    return nn.functional.mse_loss(prediction, conditional_velocity(x0, x1))

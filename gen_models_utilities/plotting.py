@@ -1,0 +1,210 @@
+"""Plots of the suite. Each function draws into ``ax`` (a new figure when None) and returns
+the Figure; limits are fixed and the aspect kept square without ``axis('equal')``."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._checks import as_points, check_choice, check_positive_int, check_real
+
+LIMIT = 5.5                    # plots span [-LIMIT, LIMIT]^2: the ring (radius 3) and the logo
+CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
+                "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+
+
+def new_axes(ax=None, size: float = 5.0):
+    """(figure, axes): the given axes and its figure, or a new square figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = plt.subplots(figsize=(size, size))
+    return fig, ax
+
+
+def square_axes(ax, title: str | None = None, limit: float = LIMIT) -> None:
+    """Fixed square limits, equal aspect, labelled axes (no axis('equal') warnings)."""
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("$x^{(1)}$")
+    ax.set_ylabel("$x^{(2)}$")
+    if title:
+        ax.set_title(title)
+
+
+def class_color(label: int) -> str:
+    """The colour of class ``label`` in every plot of the suite."""
+    return CLASS_COLORS[int(label) % len(CLASS_COLORS)]
+
+
+def _array(name: str, points) -> np.ndarray:
+    return as_points(name, points).detach().cpu().numpy()
+
+
+def plot_samples(samples, data=None, ax=None, title: str | None = None, base=None, color: str = "tab:red"):
+    """Generated samples (N, 2) over the data (grey) and, optionally, base samples (light)."""
+    fig, ax = new_axes(ax)
+    if base is not None:
+        b = _array("base", base)
+        ax.scatter(b[:, 0], b[:, 1], s=3, color="lightsteelblue", alpha=0.4, label="base $p_0$")
+    if data is not None:
+        d = _array("data", data)
+        ax.scatter(d[:, 0], d[:, 1], s=3, color="0.6", alpha=0.4, label="data $p_1$")
+    s = _array("samples", samples)
+    ax.scatter(s[:, 0], s[:, 1], s=4, color=color, alpha=0.7, label="generated")
+    square_axes(ax, title)
+    ax.legend(loc="upper right", fontsize="small", markerscale=3)
+    return fig
+
+
+def plot_pairs(x0, x1, n_lines: int = 12, ax=None, title: str | None = None):
+    """Base samples x0, data x1 (both (N, 2)) and the straight lines joining the first pairs."""
+    a, b = _array("x0", x0), _array("x1", x1)
+    if len(a) != len(b):
+        raise ValueError(f"x0 and x1 must have the same length, got {len(a)} and {len(b)}")
+    n_lines = min(check_positive_int("n_lines", n_lines), len(a))
+    fig, ax = new_axes(ax)
+    ax.scatter(a[:, 0], a[:, 1], s=4, alpha=0.25, color="tab:blue", label="base $x_0$")
+    ax.scatter(b[:, 0], b[:, 1], s=4, alpha=0.25, color="tab:red", label="data $x_1$")
+    for i in range(n_lines):
+        ax.plot([a[i, 0], b[i, 0]], [a[i, 1], b[i, 1]], "--", color="0.3", lw=1)
+    square_axes(ax, title)
+    ax.legend(loc="upper right", fontsize="small", markerscale=3)
+    return fig
+
+
+def plot_loss(losses, ax=None, window: int = 50, title: str = "training loss"):
+    """Per-step losses (light) and their running mean over ``window`` steps."""
+    values = np.asarray(losses, dtype=float)
+    fig, ax = new_axes(ax) if ax is not None else new_axes(None, 4)
+    if ax.figure is fig and ax.get_subplotspec() is not None and fig.get_figwidth() == fig.get_figheight():
+        fig.set_size_inches(6, 3)
+    ax.plot(values, color="tab:blue", alpha=0.25, lw=0.8, label="per step")
+    if len(values) >= window:
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window - 1, len(values)), smooth, color="tab:blue", label=f"mean of {window}")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("MSE loss")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: float = LIMIT):
+    """The model's velocity on an n_grid x n_grid grid: xx, yy (n, n) and u, v (n, n) arrays."""
+    t = check_real("t", t, low=0.0, high=1.0)
+    n_grid = check_positive_int("n_grid", n_grid, minimum=2)
+    from .solvers import broadcast_condition
+
+    axis = np.linspace(-limit, limit, n_grid)
+    xx, yy = np.meshgrid(axis, axis)
+    device = next(model.parameters()).device
+    grid = torch.tensor(np.stack([xx.ravel(), yy.ravel()], axis=1), dtype=torch.float32, device=device)
+    model.eval()
+    with torch.no_grad():
+        times = torch.full((len(grid), 1), t, device=device)
+        cond = broadcast_condition(condition, len(grid), model)
+        v = (model(grid, times) if cond is None else model(grid, times, cond.to(device))).cpu().numpy()
+    return xx, yy, v[:, 0].reshape(xx.shape), v[:, 1].reshape(xx.shape)
+
+
+def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", condition=None, data=None,
+                        base=None, n_grid: int = 20, title: str | None = None):
+    """The learned field at time ``t`` as arrows ('quiver') or streamlines ('stream').
+
+    ``model`` is put in eval mode here (the model drawn, not another one).
+    """
+    check_choice("kind", kind, ("quiver", "stream"))
+    fig, ax = new_axes(ax)
+    if base is not None:
+        b = _array("base", base)
+        ax.scatter(b[:, 0], b[:, 1], s=3, color="lightsteelblue", alpha=0.35)
+    if data is not None:
+        d = _array("data", data)
+        ax.scatter(d[:, 0], d[:, 1], s=3, color="tab:red", alpha=0.25)
+    xx, yy, u, v = velocity_on_grid(model, t, condition, n_grid)
+    if kind == "quiver":
+        ax.quiver(xx, yy, u, v, color="tab:blue", alpha=0.8, width=0.004)
+    else:
+        speed = np.hypot(u, v)
+        ax.streamplot(xx, yy, u, v, color="tab:blue", density=0.9, arrowsize=0.8,
+                      linewidth=0.4 + 1.6 * speed / max(float(speed.max()), 1e-9))
+    square_axes(ax, title if title is not None else f"velocity at t = {t:.2f}")
+    return fig
+
+
+def plot_trajectories(trajectory, ax=None, n_paths: int = 100, data=None, title: str | None = None):
+    """Paths of the first ``n_paths`` particles from a (S + 1, B, 2) trajectory."""
+    path = torch.as_tensor(trajectory).detach().cpu().numpy()
+    if path.ndim != 3 or path.shape[2] != 2:
+        raise ValueError(f"trajectory must have shape (S + 1, B, 2), got {path.shape}")
+    n_paths = min(check_positive_int("n_paths", n_paths), path.shape[1])
+    fig, ax = new_axes(ax)
+    if data is not None:
+        d = _array("data", data)
+        ax.scatter(d[:, 0], d[:, 1], s=3, color="0.7", alpha=0.4)
+    ax.plot(path[:, :n_paths, 0], path[:, :n_paths, 1], color="tab:blue", lw=0.6, alpha=0.6)
+    ax.scatter(path[0, :n_paths, 0], path[0, :n_paths, 1], s=6, color="tab:blue", label="start")
+    ax.scatter(path[-1, :n_paths, 0], path[-1, :n_paths, 1], s=6, color="tab:red", label="end")
+    square_axes(ax, title)
+    ax.legend(loc="upper right", fontsize="small")
+    return fig
+
+
+def plot_conditional_samples_discrete(samples_by_label: dict, real_data=None, real_labels=None,
+                                      title: str | None = None, ax=None):
+    """Samples generated per class, each in its class colour, over the real data (faint, same colours).
+
+    Args:
+        samples_by_label: {class index: (n, 2) samples generated for that class}.
+        real_data: (N, 2) data; real_labels: (N,) its classes.
+    """
+    if not isinstance(samples_by_label, dict) or not samples_by_label:
+        raise TypeError("samples_by_label must be a non-empty dict {label: (n, 2) samples}")
+    fig, ax = new_axes(ax, 6)
+    if real_data is not None:
+        d = _array("real_data", real_data)
+        labels = np.zeros(len(d), dtype=int) if real_labels is None else np.asarray(real_labels)
+        if labels.shape != (len(d),):
+            raise ValueError(f"real_labels must have shape ({len(d)},), got {labels.shape}")
+        ax.scatter(d[:, 0], d[:, 1], s=4, alpha=0.12, c=[class_color(k) for k in labels])
+    for label, samples in samples_by_label.items():
+        s = _array(f"samples_by_label[{label}]", samples)
+        ax.scatter(s[:, 0], s[:, 1], s=10, color=class_color(label), edgecolors="black",
+                   linewidths=0.3, alpha=0.9, label=f"class {label}")
+    square_axes(ax, title)
+    ax.legend(loc="center", fontsize="x-small", ncol=2, markerscale=1.2, framealpha=0.6)
+    return fig
+
+
+def plot_conditional_samples_continuous(samples_by_value: dict, real_data=None, title: str | None = None,
+                                        trained_range=None, ax=None):
+    """Samples generated per radius, coloured by the radius, with a circle at each requested radius.
+
+    ``trained_range`` (low, high): radii outside it are labelled "extrapolation" and drawn with
+    hollow markers and a dashed circle, so nobody mistakes them for what the model learned.
+    """
+    import matplotlib as mpl
+
+    if not isinstance(samples_by_value, dict) or not samples_by_value:
+        raise TypeError("samples_by_value must be a non-empty dict {value: (n, 2) samples}")
+    fig, ax = new_axes(ax, 6)
+    if real_data is not None:
+        d = _array("real_data", real_data)
+        ax.scatter(d[:, 0], d[:, 1], s=3, color="0.7", alpha=0.3)
+    values = [float(v) for v in samples_by_value]
+    norm = mpl.colors.Normalize(min(values), max(values) if max(values) > min(values) else min(values) + 1)
+    cmap = mpl.colormaps["viridis"]
+    angle = np.linspace(0, 2 * np.pi, 200)
+    for value, samples in samples_by_value.items():
+        s = _array(f"samples_by_value[{value}]", samples)
+        color = cmap(norm(float(value)))
+        outside = trained_range is not None and not (trained_range[0] <= float(value) <= trained_range[1])
+        label = f"r = {float(value):.2f}" + (" (extrapolation)" if outside else "")
+        ax.scatter(s[:, 0], s[:, 1], s=10, label=label, alpha=0.8,
+                   facecolors="none" if outside else [color], edgecolors=[color])
+        ax.plot(value * np.cos(angle), value * np.sin(angle), "--" if outside else "-", color=color, lw=0.8)
+    square_axes(ax, title)
+    ax.legend(loc="upper right", fontsize="x-small")
+    return fig
