@@ -1,0 +1,151 @@
+"""Saving and loading models safely, and the checkpoints the package ships.
+
+A checkpoint is a plain dictionary of tensors, numbers and strings:
+    {"format_version", "model_class", "model_config", "state_dict", "metadata"}
+It is written atomically (a temporary file in the same folder, then a rename), so an
+interrupted save never leaves a broken file where a good one was, and read with
+``torch.load(weights_only=True)``, which refuses to unpickle code.
+
+    python -m gen_models_utilities.checkpoints --retrain     # rebuild every shipped checkpoint
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .models import ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField
+
+FORMAT_VERSION = 1
+MODEL_CLASSES = {cls.__name__: cls for cls in (VelocityField, ConditionalVelocityField, ConditionalVelocityFieldRadius)}
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded: unsafe, corrupt, or not what was expected."""
+
+
+def register_model_class(cls: type) -> type:
+    """Allow checkpoints of another nn.Module class (constructed from its ``config`` dict)."""
+    MODEL_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def save_checkpoint(model: nn.Module, path, **metadata) -> Path:
+    """Write ``model``'s weights, class, constructor arguments and ``metadata`` to ``path`` atomically.
+
+    ``metadata`` holds plain values only (str, int, float, bool, lists and dicts of them):
+    for example base, recipe, steps and quality figures. The package version is added.
+    """
+    from . import __version__
+
+    name = type(model).__name__
+    if name not in MODEL_CLASSES:
+        raise TypeError(f"model must be one of {sorted(MODEL_CLASSES)}, got {name}")
+    path = Path(path)
+    if path.suffix != ".pt":
+        raise ValueError(f"path must end in .pt, got {str(path)!r}")
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model_class": name,
+        "model_config": dict(getattr(model, "config", {})),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "metadata": {**metadata, "package_version": __version__},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path, expected_class: str | type | None = None, map_location="cpu"):
+    """Read a checkpoint written by ``save_checkpoint``; returns (model in eval mode, metadata dict).
+
+    Refuses, with a CheckpointError (a ValueError) saying what it found: files that would run
+    code when unpickled, other format versions, unknown or unexpected model classes, and
+    weights that do not fit the architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(f"{path.name} is not a plain-data checkpoint and was refused "
+                              f"(loading it would need to run code): {str(error).splitlines()[0]}") from None
+    except Exception as error:  # truncated or not a torch file at all
+        raise CheckpointError(f"{path.name} is not a readable checkpoint: {type(error).__name__}: {error}") from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise CheckpointError(f"{path.name} holds {type(payload).__name__}, not a checkpoint of this package")
+    version = payload["format_version"]
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} has format version {version}; this package reads version "
+                              f"{FORMAT_VERSION} (update the package or re-save the model)")
+    name = payload.get("model_class")
+    if expected_class is not None:
+        expected = expected_class if isinstance(expected_class, str) else expected_class.__name__
+        if name != expected:
+            raise CheckpointError(f"{path.name} holds a {name}, expected a {expected}")
+    if name not in MODEL_CLASSES:
+        raise CheckpointError(f"{path.name} holds a {name!r}; known model classes: {sorted(MODEL_CLASSES)}")
+    try:
+        model = MODEL_CLASSES[name](**payload["model_config"])
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, RuntimeError) as error:
+        raise CheckpointError(f"{path.name}: weights do not fit {name}({payload['model_config']}): "
+                              f"{str(error).splitlines()[0]}") from None
+    return model.eval(), payload["metadata"]
+
+
+def pretrained_path(name: str) -> Path:
+    """Path of a shipped checkpoint by recipe name."""
+    from .recipes import RECIPES
+    from ._checks import check_choice
+
+    check_choice("name", name, tuple(RECIPES))
+    return PRETRAINED_DIR / f"{name}.pt"
+
+
+def load_pretrained(name: str, map_location="cpu"):
+    """A shipped, well-trained model by recipe name (see ``recipes.RECIPES``): (model, metadata)."""
+    path = pretrained_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {name!r} is not built; run `make checkpoints`")
+    return load_checkpoint(path, map_location=map_location)
+
+
+def main(argv=None) -> None:
+    from .recipes import RECIPES, train_recipe
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--retrain", action="store_true", help="retrain and overwrite the shipped checkpoints")
+    parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), help="recipes to build (default: all)")
+    args = parser.parse_args(argv)
+    if not args.retrain:
+        for name in RECIPES:
+            path = PRETRAINED_DIR / f"{name}.pt"
+            print(f"{name:24s} {'present' if path.is_file() else 'missing'}")
+        return
+    for name in args.only or RECIPES:
+        start = time.perf_counter()
+        model, metadata = train_recipe(name)
+        save_checkpoint(model, PRETRAINED_DIR / f"{name}.pt", **metadata)
+        print(f"{name:24s} {time.perf_counter() - start:6.1f} s  {metadata['quality']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

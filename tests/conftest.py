@@ -1,0 +1,41 @@
+"""Shared test settings: no progress bars, a small thread count, and common fixtures."""
+import os
+
+os.environ.setdefault("GEN_MODELS_PROGRESS", "0")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every matplotlib figure a test opened."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture(scope="session")
+def ring_data():
+    """A fixed ring data set: points float32 (2000, 2), labels int64 (2000,)."""
+    from gen_models_utilities import create_ring_gaussians
+
+    return create_ring_gaussians(2000, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_fm():
+    """The shipped unconditional model on the Gaussian base (or a quick one if not built)."""
+    from gen_models_utilities.checkpoints import load_pretrained
+
+    try:
+        model, _ = load_pretrained("fm_gaussian")
+    except FileNotFoundError:
+        from gen_models_utilities import VelocityField, create_ring_gaussians, train
+
+        torch.manual_seed(0)
+        model = VelocityField()
+        train(model, create_ring_gaussians(4000, seed=0)[0], n_steps=1500, seed=0, progress=False)
+    return model
