@@ -72,21 +72,24 @@ def as_points(name: str, points, dim: int = 2, allow_empty: bool = False) -> tor
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if tensor.is_complex() or tensor.dtype == torch.bool:
         raise TypeError(f"{name} must hold real numbers, got {_short(tensor)}")
+    check_has_values(name, tensor)
     if tensor.dim() != 2 or tensor.shape[1] != dim:
         raise ValueError(f"{name} must have shape (N, {dim}), got shape {tuple(tensor.shape)}")
     if tensor.shape[0] == 0 and not allow_empty:
         raise ValueError(f"{name} must hold at least one point, got shape {tuple(tensor.shape)}")
+    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} must not contain NaN or inf values")
     tensor = tensor.float()
     if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} must not contain NaN or inf values")
+        raise ValueError(f"{name} holds values too large for float32 (|x| > 3.4e38)")
     return tensor
 
 
 def as_labels(name: str, labels, n_points: int, n_classes: int) -> torch.Tensor:
     """Return integer class labels as an int64 tensor of shape (N,), each in [0, n_classes)."""
-    tensor = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels))
+    tensor = as_real_tensor(name, labels, allow_bool=True)
     if tensor.is_floating_point():
-        if not torch.equal(tensor, tensor.round()):
+        if not (torch.isfinite(tensor).all() and torch.equal(tensor, tensor.round())):
             raise TypeError(f"{name} must hold whole-number class indices, got {_short(labels)}")
     elif tensor.dtype == torch.bool or tensor.is_complex():
         raise TypeError(f"{name} must hold integer class indices, got {_short(labels)}")
@@ -112,5 +115,92 @@ def make_generator(seed=None, generator: torch.Generator | None = None) -> torch
         return None
     if isinstance(seed, torch.Generator):
         return seed
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_positive_int("seed", seed, minimum=0, maximum=MAX_SEED)
     return torch.Generator().manual_seed(seed)
+
+
+# Upper bounds that refuse absurd sizes before anything is allocated. They sit far above what
+# the notebooks use; a typo such as n_samples=10**12 fails at once with a readable message.
+MAX_SAMPLES = 10_000_000       # points drawn or batched in one call
+MAX_SEED = 2**64 - 1           # the largest seed torch accepts
+MAX_WIDTH = 4096               # network widths, embedding sizes and one-hot classes
+MAX_PAIRWISE = 100_000_000     # entries of a pairwise (N x M) distance matrix
+MAX_ODE_STEPS = 1_000_000      # steps of one ODE solve
+MAX_TRAIN_STEPS = 10_000_000   # optimisation steps of one training run
+
+
+def check_device(name: str, value) -> torch.device | None:
+    """Return ``value`` as a usable ``torch.device`` (None stays None).
+
+    Refuses the 'meta' device (tensors without values) and devices this machine lacks.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, (str, torch.device)):
+        raise TypeError(f"{name} must be a device name such as 'cpu' or a torch.device, got {_short(value)}")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{name} must be a device such as 'cpu' or 'cuda', got {value!r}") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not available.get(device.type, False):
+        raise ValueError(f"{name} must be a device available here ('cpu'"
+                         f"{', cuda' if available['cuda'] else ''}), got {str(device)!r}")
+    return device
+
+
+def check_has_values(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """Refuse tensors on the 'meta' device: they have a shape but no values."""
+    if tensor.device.type == "meta":
+        raise ValueError(f"{name} is a 'meta' tensor, which holds no values; pass a tensor on "
+                         f"'cpu' or 'cuda'")
+    return tensor
+
+
+def as_real_tensor(name: str, value, allow_bool: bool = False) -> torch.Tensor:
+    """``value`` (tensor or array-like) as a tensor of real numbers; TypeError for anything else."""
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    else:
+        try:
+            array = np.asarray(value)
+        except Exception as error:  # ragged lists and the like
+            raise TypeError(f"{name} must be a real-valued array or tensor, got {_short(value)}") from error
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise TypeError(f"{name} must be a real-valued array or tensor, got {_short(value)}")
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.is_complex() or (tensor.dtype == torch.bool and not allow_bool):
+        raise TypeError(f"{name} must hold real numbers, got {_short(tensor)}")
+    return check_has_values(name, tensor)
+
+
+def check_finite(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    """Refuse NaN and inf values (after the conversion to the working dtype)."""
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} must not contain NaN or inf values (or values too large for float32)")
+    return tensor
+
+
+def as_conditions(name: str, value, n_rows: int, width: int | None = None) -> torch.Tensor:
+    """Conditions as a finite float32 tensor (n_rows, C); a (n_rows,) vector becomes (n_rows, 1)."""
+    tensor = as_real_tensor(name, value, allow_bool=True)
+    if tensor.dim() == 1:
+        tensor = tensor[:, None]
+    if tensor.dim() != 2 or tensor.shape[0] != n_rows or (width is not None and tensor.shape[1] != width):
+        wide = "C" if width is None else str(width)
+        raise ValueError(f"{name} must have shape ({n_rows}, {wide}), one row per point, "
+                         f"got shape {tuple(tensor.shape)}")
+    return check_finite(name, tensor.float())
+
+
+def as_trajectory(name: str, value, dim: int | None = None, min_frames: int = 1) -> torch.Tensor:
+    """A finite trajectory as a float64 CPU tensor (S + 1, B, D) with at least one particle."""
+    tensor = as_real_tensor(name, value.detach() if isinstance(value, torch.Tensor) else value)
+    wide = "D" if dim is None else str(dim)
+    if tensor.dim() != 3 or (dim is not None and tensor.shape[2] != dim) or tensor.shape[2] == 0:
+        raise ValueError(f"{name} must have shape (S + 1, B, {wide}), got shape {tuple(tensor.shape)}")
+    if tensor.shape[0] < min_frames or tensor.shape[1] == 0:
+        raise ValueError(f"{name} must hold at least {min_frames} time points and one particle, "
+                         f"got shape {tuple(tensor.shape)}")
+    return check_finite(name, tensor.detach().cpu().double())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_choice, check_positive_int, make_generator
+from ._checks import MAX_SAMPLES, check_choice, check_device, check_positive_int, make_generator
 from .logo import sample_logo
 
 BASE_NAMES = ("gaussian", "uniform", "ethz_logo")
@@ -29,7 +29,8 @@ def sample_base(name: str, n_samples: int, seed=None, generator: torch.Generator
         device: where the result lives (drawn on the CPU, so a seed gives the same points anywhere).
     """
     name = canonical_base_name(name)
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, maximum=MAX_SAMPLES)
+    device = check_device("device", device)
     rng = make_generator(seed, generator)
     if name == "gaussian":
         points = torch.randn(n_samples, 2, generator=rng)

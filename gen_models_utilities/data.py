@@ -6,7 +6,9 @@ import math
 import numpy as np
 import torch
 
-from ._checks import check_positive_int, check_real, make_generator
+from ._checks import MAX_SAMPLES, MAX_WIDTH, check_positive_int, check_real, make_generator
+
+MAX_SIZE = 1e6                 # largest accepted radius and std: keeps points well inside float32
 
 RING_RADIUS = 3.0
 RING_STD = 0.25
@@ -18,8 +20,8 @@ def ring_mode_centers(n_modes: int = RING_MODES, radius: float = RING_RADIUS) ->
 
     Mode k sits at angle 2*pi*k/n_modes, so mode 0 is on the positive x axis.
     """
-    n_modes = check_positive_int("n_modes", n_modes)
-    radius = check_real("radius", radius, low=0.0, low_open=True)
+    n_modes = check_positive_int("n_modes", n_modes, maximum=MAX_WIDTH)
+    radius = check_real("radius", radius, low=0.0, high=MAX_SIZE, low_open=True)
     angles = 2 * math.pi * np.arange(n_modes) / n_modes
     return (radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)).astype(np.float32)
 
@@ -39,8 +41,8 @@ def create_ring_gaussians(n_samples: int = 1000, n_modes: int = RING_MODES, radi
     Returns:
         points: float32 array (n_samples, 2); labels: int64 array (n_samples,), the mode of each.
     """
-    n_samples = check_positive_int("n_samples", n_samples)
-    std = check_real("std", std, low=0.0)
+    n_samples = check_positive_int("n_samples", n_samples, maximum=MAX_SAMPLES)
+    std = check_real("std", std, low=0.0, high=MAX_SIZE)
     centers = torch.from_numpy(ring_mode_centers(n_modes, radius))
     rng = make_generator(seed, generator)
     labels = torch.randint(0, n_modes, (n_samples,), generator=rng)

@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import torch
 
-from ._checks import check_positive_int, make_generator
+from ._checks import MAX_SAMPLES, check_positive_int, make_generator
 
 LOGO_TEXT = "ETH zürich"
 LOGO_HALF_WIDTH = 5.0          # the mark spans x in [-5, 5]
@@ -79,5 +79,5 @@ def load_eth_z_logo_data(n_samples: int = 1000, seed=None, generator: torch.Gene
     No file is read: the mark is rasterised from a font matplotlib ships, so this works from any
     working directory. ``seed`` or ``generator`` make the draw reproducible.
     """
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, maximum=MAX_SAMPLES)
     return sample_logo(n_samples, make_generator(seed, generator)).numpy()

@@ -6,12 +6,12 @@ import random
 import numpy as np
 import torch
 
-from ._checks import check_positive_int
+from ._checks import MAX_SEED, check_positive_int
 
 
 def set_seed(seed: int) -> None:
     """Seed Python's ``random``, NumPy and torch (CPU and every CUDA device) with ``seed``."""
-    seed = check_positive_int("seed", seed, minimum=0)
+    seed = check_positive_int("seed", seed, minimum=0, maximum=MAX_SEED)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
