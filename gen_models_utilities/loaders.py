@@ -6,7 +6,8 @@ import warnings
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ._checks import as_labels, as_points, check_positive_int, make_generator
+from ._checks import (MAX_SAMPLES, MAX_WIDTH, as_conditions, as_labels, as_points, as_real_tensor, check_device,
+                      check_positive_int, make_generator)
 
 
 def _loader(tensors, batch_size: int, shuffle: bool, generator) -> DataLoader:
@@ -19,29 +20,36 @@ def _loader(tensors, batch_size: int, shuffle: bool, generator) -> DataLoader:
                       drop_last=False, generator=generator)
 
 
-def make_loader(data, batch_size: int = 1000, shuffle: bool = True, seed=None) -> DataLoader:
-    """DataLoader over points; each batch is a 1-tuple ``(x1,)`` with x1: float32 (B, 2)."""
+def make_loader(data, batch_size: int = 1000, shuffle: bool = True, seed=None,
+                generator: torch.Generator | None = None) -> DataLoader:
+    """DataLoader over points; each batch is a 1-tuple ``(x1,)`` with x1: float32 (B, 2).
+
+    ``seed`` or ``generator`` fix the shuffling without touching the global random state.
+    """
     points = as_points("data", data)
-    batch_size = check_positive_int("batch_size", batch_size)
-    return _loader((points,), batch_size, shuffle, make_generator(seed))
+    batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
+    return _loader((points,), batch_size, shuffle, make_generator(seed, generator))
 
 
 def one_hot(labels, n_classes: int) -> torch.Tensor:
     """Float one-hot codes of integer labels: (N,) -> float32 (N, n_classes)."""
-    n_classes = check_positive_int("n_classes", n_classes)
-    labels = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(labels)
-    labels = as_labels("labels", labels, labels.shape[0] if labels.dim() else -1, n_classes)
+    n_classes = check_positive_int("n_classes", n_classes, maximum=MAX_WIDTH)
+    labels = as_real_tensor("labels", labels, allow_bool=True)
+    if labels.dim() != 1:
+        raise ValueError(f"labels must have shape (N,), got shape {tuple(labels.shape)}")
+    labels = as_labels("labels", labels, labels.shape[0], n_classes)
     return torch.nn.functional.one_hot(labels, n_classes).float()
 
 
 def make_conditional_loader_onehot(data, labels, batch_size: int = 128, n_classes: int = 8,
-                                   shuffle: bool = True, seed=None) -> DataLoader:
+                                   shuffle: bool = True, seed=None,
+                                   generator: torch.Generator | None = None) -> DataLoader:
     """DataLoader of ``(x1, c)``: x1 float32 (B, 2), c float32 one-hot (B, n_classes)."""
     points = as_points("data", data)
-    n_classes = check_positive_int("n_classes", n_classes)
+    n_classes = check_positive_int("n_classes", n_classes, maximum=MAX_WIDTH)
     codes = torch.nn.functional.one_hot(as_labels("labels", labels, points.shape[0], n_classes), n_classes)
-    batch_size = check_positive_int("batch_size", batch_size)
-    return _loader((points, codes.float()), batch_size, shuffle, make_generator(seed))
+    batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
+    return _loader((points, codes.float()), batch_size, shuffle, make_generator(seed, generator))
 
 
 def radius_of(points: torch.Tensor) -> torch.Tensor:
@@ -49,11 +57,12 @@ def radius_of(points: torch.Tensor) -> torch.Tensor:
     return points.norm(dim=1, keepdim=True)
 
 
-def make_conditional_loader_radius(data, batch_size: int = 128, shuffle: bool = True, seed=None) -> DataLoader:
+def make_conditional_loader_radius(data, batch_size: int = 128, shuffle: bool = True, seed=None,
+                                   generator: torch.Generator | None = None) -> DataLoader:
     """DataLoader of ``(x1, r)``: x1 float32 (B, 2), r float32 (B, 1) the distance of x1 from 0."""
     points = as_points("data", data)
-    batch_size = check_positive_int("batch_size", batch_size)
-    return _loader((points, radius_of(points)), batch_size, shuffle, make_generator(seed))
+    batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
+    return _loader((points, radius_of(points)), batch_size, shuffle, make_generator(seed, generator))
 
 
 class RandomBatches:
@@ -66,22 +75,19 @@ class RandomBatches:
         points: (N, 2) data.
         batch_size: rows per batch, >= 1 (may exceed N).
         conditions: optional (N, C) tensor drawn alongside the points.
-        generator: a ``torch.Generator`` for reproducible batches.
+        generator, seed: a ``torch.Generator`` or a seed for reproducible batches (neither: the
+            global torch generator).
     """
 
     def __init__(self, points, batch_size: int, conditions=None, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None):
+                 device: torch.device | str | None = None, seed=None):
+        device = check_device("device", device)
         self.points = as_points("data", points).to(device) if device else as_points("data", points)
-        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
         if conditions is not None:
-            conditions = torch.as_tensor(conditions, dtype=torch.float32).to(self.points.device)
-            if conditions.dim() == 1:
-                conditions = conditions[:, None]
-            if conditions.shape[0] != self.points.shape[0]:
-                raise ValueError(f"conditions must have one row per point ({self.points.shape[0]}), "
-                                 f"got shape {tuple(conditions.shape)}")
+            conditions = as_conditions("conditions", conditions, self.points.shape[0]).to(self.points.device)
         self.conditions = conditions
-        self.generator = generator
+        self.generator = make_generator(seed, generator)
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One batch: x1 (B, 2) and its conditions (B, C), or None when there are none."""
