@@ -8,11 +8,28 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import check_choice
+from ._checks import MAX_PAIRWISE, _short, as_points, as_real_tensor, check_choice
+
+
+def _check_batches(x0, x1, labels=None) -> None:
+    """x0, x1: finite real tensors (B, D) of one shape; labels: None, (B,) or (B, C)."""
+    for name, value in (("x0", x0), ("x1", x1)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of shape (B, D), got {_short(value)}")
+        as_points(name, value, dim=value.shape[1] if value.dim() == 2 and value.shape[1] else 2)
+    if x0.shape != x1.shape:
+        raise ValueError(f"x0 and x1 must have the same shape for pairing, got "
+                         f"{tuple(x0.shape)} and {tuple(x1.shape)}")
+    if labels is not None:
+        labels = as_real_tensor("labels", labels, allow_bool=True)
+        if labels.dim() not in (1, 2) or labels.shape[0] != x1.shape[0]:
+            raise ValueError(f"labels must have shape ({x1.shape[0]},) or ({x1.shape[0]}, C), "
+                             f"got shape {tuple(labels.shape)}")
 
 
 def independent_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """The chapter's coupling: random pairs, i.e. x0 as drawn."""
+    _check_batches(x0, x1, labels)
     return x0
 
 
@@ -35,9 +52,10 @@ def ot_permutation(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
 
 def minibatch_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Pair the batch by exact optimal transport (squared Euclidean cost), ignoring labels."""
-    if x0.shape != x1.shape:
-        raise ValueError(f"x0 and x1 must have the same shape for OT pairing, got "
-                         f"{tuple(x0.shape)} and {tuple(x1.shape)}")
+    _check_batches(x0, x1, labels)
+    if x0.shape[0] ** 2 > MAX_PAIRWISE:
+        raise ValueError(f"x0 has {x0.shape[0]} rows; exact OT pairing needs a B x B cost matrix, "
+                         f"so B must be at most {int(MAX_PAIRWISE ** 0.5)}")
     return x0[ot_permutation(x0, x1)]
 
 
@@ -50,6 +68,13 @@ def class_conditional_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: to
     """
     if labels is None:
         return minibatch_ot_coupling(x0, x1)
+    _check_batches(x0, x1, labels)
+    if x0.shape[0] ** 2 > MAX_PAIRWISE:
+        raise ValueError(f"x0 has {x0.shape[0]} rows; exact OT pairing needs a B x B cost matrix, "
+                         f"so B must be at most {int(MAX_PAIRWISE ** 0.5)}")
+    labels = as_real_tensor("labels", labels, allow_bool=True).to(x0.device)
+    if labels.dtype == torch.bool:
+        labels = labels.long()
     keys = labels if labels.dim() == 1 else labels.argmax(dim=1)
     paired = x0.clone()
     for key in torch.unique(keys):
