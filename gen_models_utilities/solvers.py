@@ -15,7 +15,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_positive_int, check_real
+from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_points, as_real_tensor, check_choice, check_finite,
+                      check_positive_int, check_real)
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]   # (x (B, 2), t) -> (B, 2)
 
@@ -85,7 +86,9 @@ def broadcast_condition(condition, batch: int, model) -> torch.Tensor | None:
         if width:
             raise ValueError(f"{type(model).__name__} needs condition=(B, {width}) or ({width},)")
         return None
-    condition = torch.as_tensor(condition, dtype=torch.float32)
+    condition = check_finite("condition", as_real_tensor("condition", condition, allow_bool=True).float())
+    if condition.dim() > 2:
+        raise ValueError(f"condition must have shape (C,), (1, C) or (B, C), got shape {tuple(condition.shape)}")
     if condition.dim() == 0:
         condition = condition.reshape(1, 1)
     if condition.dim() == 1:
@@ -98,6 +101,15 @@ def broadcast_condition(condition, batch: int, model) -> torch.Tensor | None:
     if condition.shape[0] != batch:
         raise ValueError(f"condition has {condition.shape[0]} rows for {batch} samples")
     return condition
+
+
+def check_model(model) -> None:
+    """``model`` must be callable as model(x, t[, c]); a module must hold real weights (not 'meta')."""
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x, t[, condition]), got {_short(model)}")
+    if isinstance(model, nn.Module) and any(p.device.type == "meta" for p in model.parameters()):
+        raise ValueError(f"model {type(model).__name__} has its weights on the 'meta' device (no values); "
+                         f"load or initialise it on 'cpu' or 'cuda'")
 
 
 @torch.no_grad()
@@ -114,10 +126,18 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
         t0, t1: integrate backwards with t1 < t0 (from data to base).
     """
     method = check_choice("method", method, METHODS)
-    n_steps = check_positive_int("n_steps", n_steps)
+    n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_ODE_STEPS)
     t0, t1 = check_real("t0", t0), check_real("t1", t1)
-    if not isinstance(x0, torch.Tensor) or x0.dim() != 2:
-        raise ValueError(f"x0 must be a tensor of shape (B, D), got {type(x0).__name__}")
+    rtol = check_real("rtol", rtol, low=0.0, low_open=True)
+    atol = check_real("atol", atol, low=0.0, low_open=True)
+    check_model(model)
+    if not isinstance(x0, torch.Tensor):
+        raise TypeError(f"x0 must be a tensor of shape (B, D), got {_short(x0)}")
+    checked = as_points("x0", x0, dim=x0.shape[1] if x0.dim() == 2 and x0.shape[1] else 2)
+    x0 = x0 if x0.is_floating_point() else checked.to(x0.device)
+    if return_trajectory and (n_steps + 1) * x0.numel() > 50 * MAX_SAMPLES:
+        raise ValueError(f"return_trajectory=True with n_steps={n_steps} and x0 of shape {tuple(x0.shape)} "
+                         f"would keep {(n_steps + 1) * x0.numel():,} numbers; use fewer steps or samples")
     if isinstance(model, nn.Module):
         model.eval()
     device = x0.device
@@ -148,7 +168,8 @@ def generate(model, n_samples: int = 1000, base: str = "gaussian", n_steps: int 
     """Draw ``n_samples`` from ``base`` and carry them to t = 1 along ``model``'s field."""
     from .base_distributions import sample_base
 
-    device = next(model.parameters()).device if isinstance(model, nn.Module) else None
+    check_model(model)
+    device = next(model.parameters(), torch.empty(0)).device if isinstance(model, nn.Module) else None
     x0 = sample_base(base, n_samples, seed=seed, generator=generator, device=device)
     return solve_ode(model, x0, n_steps=n_steps, method=method, condition=condition,
                      return_trajectory=return_trajectory)
