@@ -9,12 +9,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import as_points, check_positive_int, check_real
+from ._checks import MAX_PAIRWISE, _short, as_points, as_trajectory, check_positive_int, check_real
 from .data import RING_MODES, RING_RADIUS, RING_STD, create_ring_gaussians, ring_mode_centers
 
 
 def _numpy(name: str, points) -> np.ndarray:
     return as_points(name, points).detach().cpu().double().numpy()
+
+
+def _check_pairwise_size(n: int, m: int) -> None:
+    if n * m > MAX_PAIRWISE:
+        raise ValueError(f"x has {n} and y has {m} points: the {n} x {m} distance matrix is too large "
+                         f"(at most {MAX_PAIRWISE:,} entries); compare random subsets instead")
 
 
 def wasserstein2(x, y) -> float:
@@ -26,6 +32,7 @@ def wasserstein2(x, y) -> float:
     import ot
 
     a, b = _numpy("x", x), _numpy("y", y)
+    _check_pairwise_size(len(a), len(b))
     cost = ot.dist(a, b)                                   # squared Euclidean
     w_a, w_b = np.full(len(a), 1 / len(a)), np.full(len(b), 1 / len(b))
     return float(np.sqrt(max(ot.emd2(w_a, w_b, cost, numItermax=10_000_000), 0.0)))
@@ -33,7 +40,7 @@ def wasserstein2(x, y) -> float:
 
 def w2_floor(n_samples: int = 1000, seed: int = 0) -> float:
     """W2 between two independent data sets of size ``n_samples``: the best a model can score."""
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, maximum=int(MAX_PAIRWISE ** 0.5))
     a, _ = create_ring_gaussians(n_samples, seed=seed)
     b, _ = create_ring_gaussians(n_samples, seed=seed + 1)
     return wasserstein2(a, b)
@@ -42,12 +49,27 @@ def w2_floor(n_samples: int = 1000, seed: int = 0) -> float:
 def mmd(x, y, bandwidths=(0.25, 0.5, 1.0, 2.0)) -> float:
     """Squared maximum mean discrepancy with a sum of Gaussian kernels (biased estimate, >= 0)."""
     a, b = torch.from_numpy(_numpy("x", x)), torch.from_numpy(_numpy("y", y))
+    _check_pairwise_size(len(a) + len(b), len(a) + len(b))
+    widths = _bandwidths(bandwidths)
     both = torch.cat([a, b])
     sq = torch.cdist(both, both).pow(2)
-    kernel = sum(torch.exp(-sq / (2 * check_real("bandwidth", s, low=0, low_open=True) ** 2)) for s in bandwidths)
+    kernel = sum(torch.exp(-sq / (2 * s**2)) for s in widths)
     n = len(a)
     value = kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
     return float(value.clamp_min(0))
+
+
+def _bandwidths(bandwidths) -> list[float]:
+    """Kernel widths as a non-empty list of positive floats whose squares are positive and finite."""
+    if isinstance(bandwidths, (str, bytes)) or not hasattr(bandwidths, "__iter__"):
+        raise TypeError(f"bandwidths must be a sequence of positive numbers, got {_short(bandwidths)}")
+    values = [check_real("bandwidths", s, low=0, low_open=True) for s in bandwidths]
+    if not values or len(values) > 100:
+        raise ValueError(f"bandwidths must hold between 1 and 100 numbers, got {len(values)}")
+    for s in values:
+        if not 0 < 2 * s**2 < float("inf"):
+            raise ValueError(f"bandwidths must lie between 1e-150 and 1e150, got {s}")
+    return values
 
 
 def distance_to_nearest_mode(samples, n_modes: int = RING_MODES, radius: float = RING_RADIUS):
@@ -58,6 +80,10 @@ def distance_to_nearest_mode(samples, n_modes: int = RING_MODES, radius: float =
     return distances.min(axis=1), distances.argmin(axis=1)
 
 
+def _threshold(std, n_std) -> float:
+    return check_real("std", std, low=0.0) * check_real("n_std", n_std, low=0.0)
+
+
 def off_mode_fraction(samples, n_modes: int = RING_MODES, radius: float = RING_RADIUS,
                       std: float = RING_STD, n_std: float = 3.0) -> float:
     """Fraction of samples more than ``n_std`` standard deviations from every mode centre.
@@ -65,21 +91,19 @@ def off_mode_fraction(samples, n_modes: int = RING_MODES, radius: float = RING_R
     Data drawn from the ring itself scores exp(-n_std^2 / 2), about 1.1% for 3 std.
     """
     distance, _ = distance_to_nearest_mode(samples, n_modes, radius)
-    return float(np.mean(distance > n_std * std))
+    return float(np.mean(distance > _threshold(std, n_std)))
 
 
 def samples_per_mode(samples, n_modes: int = RING_MODES, radius: float = RING_RADIUS,
                      std: float = RING_STD, n_std: float = 3.0) -> np.ndarray:
     """How many samples lie within ``n_std`` std of each mode: int64 (n_modes,)."""
     distance, nearest = distance_to_nearest_mode(samples, n_modes, radius)
-    return np.bincount(nearest[distance <= n_std * std], minlength=n_modes).astype(np.int64)
+    return np.bincount(nearest[distance <= _threshold(std, n_std)], minlength=n_modes).astype(np.int64)
 
 
 def path_straightness(trajectory) -> float:
     """Mean over particles of |x_end - x_start| / path length, from (S + 1, B, 2); 1 = straight."""
-    path = torch.as_tensor(trajectory, dtype=torch.float64)
-    if path.dim() != 3 or path.shape[0] < 2:
-        raise ValueError(f"trajectory must have shape (S + 1, B, D) with S >= 1, got {tuple(path.shape)}")
+    path = as_trajectory("trajectory", trajectory, min_frames=2)
     length = (path[1:] - path[:-1]).norm(dim=2).sum(dim=0)
     chord = (path[-1] - path[0]).norm(dim=1)
     return float((chord / length.clamp_min(1e-12)).mean())
@@ -89,6 +113,7 @@ def ring_quality(samples, reference=None, n_reference: int = 1000, seed: int = 1
     """The teacher's summary of ring samples: W2 to fresh data, its floor, off-mode fraction,
     and samples per mode. ``reference`` defaults to ``n_reference`` fresh points from the ring."""
     if reference is None:
+        n_reference = check_positive_int("n_reference", n_reference, maximum=int(MAX_PAIRWISE ** 0.5))
         reference, _ = create_ring_gaussians(n_reference, seed=seed)
     return {
         "w2": wasserstein2(samples, reference),
