@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import as_points, check_choice, check_positive_int, check_real
+from ._checks import _short, as_points, as_real_tensor, as_trajectory, check_choice, check_positive_int, check_real
 
 LIMIT = 5.5                    # plots span [-LIMIT, LIMIT]^2: the ring (radius 3) and the logo
 CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
@@ -15,8 +15,11 @@ CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
 def new_axes(ax=None, size: float = 5.0):
     """(figure, axes): the given axes and its figure, or a new square figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
 
     if ax is not None:
+        if not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes or None, got {_short(ax)}")
         return ax.figure, ax
     fig, ax = plt.subplots(figsize=(size, size))
     return fig, ax
@@ -76,7 +79,10 @@ def plot_pairs(x0, x1, n_lines: int = 12, ax=None, title: str | None = None):
 
 def plot_loss(losses, ax=None, window: int = 50, title: str = "training loss"):
     """Per-step losses (light) and their running mean over ``window`` steps."""
-    values = np.asarray(losses, dtype=float)
+    values = as_real_tensor("losses", losses).double().numpy(force=True)
+    if values.ndim != 1:
+        raise ValueError(f"losses must be a sequence of numbers (1-D), got shape {values.shape}")
+    window = check_positive_int("window", window)
     fig, ax = new_axes(ax) if ax is not None else new_axes(None, 4)
     if ax.figure is fig and ax.get_subplotspec() is not None and fig.get_figwidth() == fig.get_figheight():
         fig.set_size_inches(6, 3)
@@ -94,8 +100,13 @@ def plot_loss(losses, ax=None, window: int = 50, title: str = "training loss"):
 def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: float = LIMIT):
     """The model's velocity on an n_grid x n_grid grid: xx, yy (n, n) and u, v (n, n) arrays."""
     t = check_real("t", t, low=0.0, high=1.0)
-    n_grid = check_positive_int("n_grid", n_grid, minimum=2)
-    from .solvers import broadcast_condition
+    n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=1000)
+    limit = check_real("limit", limit, low=0.0, high=1e6, low_open=True)
+    from .solvers import broadcast_condition, check_model
+
+    check_model(model)
+    if not isinstance(model, torch.nn.Module) or next(model.parameters(), None) is None:
+        raise TypeError(f"model must be a torch.nn.Module with weights, got {_short(model)}")
 
     axis = np.linspace(-limit, limit, n_grid)
     xx, yy = np.meshgrid(axis, axis)
@@ -136,9 +147,7 @@ def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", conditio
 
 def plot_trajectories(trajectory, ax=None, n_paths: int = 100, data=None, title: str | None = None):
     """Paths of the first ``n_paths`` particles from a (S + 1, B, 2) trajectory."""
-    path = torch.as_tensor(trajectory).detach().cpu().numpy()
-    if path.ndim != 3 or path.shape[2] != 2:
-        raise ValueError(f"trajectory must have shape (S + 1, B, 2), got {path.shape}")
+    path = as_trajectory("trajectory", trajectory, dim=2).numpy()
     n_paths = min(check_positive_int("n_paths", n_paths), path.shape[1])
     fig, ax = new_axes(ax)
     if data is not None:
@@ -165,10 +174,16 @@ def plot_conditional_samples_discrete(samples_by_label: dict, real_data=None, re
     fig, ax = new_axes(ax, 6)
     if real_data is not None:
         d = _array("real_data", real_data)
-        labels = np.zeros(len(d), dtype=int) if real_labels is None else np.asarray(real_labels)
+        labels = (np.zeros(len(d), dtype=int) if real_labels is None
+                  else as_real_tensor("real_labels", real_labels).numpy(force=True))
         if labels.shape != (len(d),):
             raise ValueError(f"real_labels must have shape ({len(d)},), got {labels.shape}")
+        if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
+            raise ValueError("real_labels must hold whole-number class indices")
         ax.scatter(d[:, 0], d[:, 1], s=4, alpha=0.12, c=[class_color(k) for k in labels])
+    for label in samples_by_label:
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+            raise TypeError(f"samples_by_label keys must be integer class indices, got {_short(label)}")
     for label, samples in samples_by_label.items():
         s = _array(f"samples_by_label[{label}]", samples)
         ax.scatter(s[:, 0], s[:, 1], s=10, color=class_color(label), edgecolors="black",
@@ -193,7 +208,13 @@ def plot_conditional_samples_continuous(samples_by_value: dict, real_data=None, 
     if real_data is not None:
         d = _array("real_data", real_data)
         ax.scatter(d[:, 0], d[:, 1], s=3, color="0.7", alpha=0.3)
-    values = [float(v) for v in samples_by_value]
+    values = [check_real("samples_by_value keys", v, low=-1e6, high=1e6) for v in samples_by_value]
+    if trained_range is not None:
+        trained_range = as_real_tensor("trained_range", trained_range).double().numpy(force=True)
+        if trained_range.shape != (2,):
+            raise ValueError(f"trained_range must be (low, high), got shape {trained_range.shape}")
+        if np.isnan(trained_range).any():
+            trained_range = None          # an untrained model's range is unknown
     norm = mpl.colors.Normalize(min(values), max(values) if max(values) > min(values) else min(values) + 1)
     cmap = mpl.colormaps["viridis"]
     angle = np.linspace(0, 2 * np.pi, 200)
