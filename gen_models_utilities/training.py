@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ._checks import as_labels, as_points, check_choice, check_positive_int, check_real, make_generator
+from ._checks import (MAX_SAMPLES, MAX_TRAIN_STEPS, as_conditions, as_labels, as_points, check_choice,
+                      check_device, check_positive_int, check_real, make_generator)
 from .base_distributions import canonical_base_name, sample_base
 from .couplings import get_coupling
 from .loaders import RandomBatches, radius_of
@@ -53,14 +54,7 @@ def conditions_for(model: nn.Module, points: torch.Tensor, labels=None, conditio
     """
     kind = getattr(model, "condition_kind", None)
     if conditions is not None:
-        conditions = torch.as_tensor(conditions, dtype=torch.float32)
-        if conditions.dim() == 1:
-            conditions = conditions[:, None]
-        width = getattr(model, "condition_dim", 0)
-        if conditions.shape != (points.shape[0], width):
-            raise ValueError(f"conditions must have shape ({points.shape[0]}, {width}) for "
-                             f"{type(model).__name__}, got {tuple(conditions.shape)}")
-        return conditions
+        return as_conditions("conditions", conditions, points.shape[0], getattr(model, "condition_dim", 0))
     if kind == "onehot":
         if labels is None:
             raise ValueError(f"{type(model).__name__} needs labels: pass labels=(N,) class indices")
@@ -105,9 +99,14 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"model {type(model).__name__} has no trainable parameters")
+    from .solvers import check_model
+
+    check_model(model)
     base = canonical_base_name(base)
-    n_steps = check_positive_int("n_steps", n_steps)
-    batch_size = check_positive_int("batch_size", batch_size)
+    n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_TRAIN_STEPS)
+    batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
     lr = check_real("lr", lr, low=0.0, low_open=True)
     check_choice("schedule", schedule, SCHEDULES)
     condition_dropout = check_real("condition_dropout", condition_dropout, low=0.0, high=1.0)
@@ -117,7 +116,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     cond = conditions_for(model, points, labels, conditions)
     if getattr(model, "condition_kind", None) == "radius":
         model.trained_radius_range.copy_(torch.stack([cond.min(), cond.max()]))
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = check_device("device", device) or next(model.parameters()).device
     model.to(device).train()
     batches = RandomBatches(points, batch_size, cond, generator=rng, device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
