@@ -92,10 +92,18 @@ def load_checkpoint(path, expected_class: str | type | None = None, map_location
     if not isinstance(payload, dict) or "format_version" not in payload:
         raise CheckpointError(f"{path.name} holds {type(payload).__name__}, not a checkpoint of this package")
     version = payload["format_version"]
-    if version != FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version != FORMAT_VERSION:
         raise CheckpointError(f"{path.name} has format version {version}; this package reads version "
                               f"{FORMAT_VERSION} (update the package or re-save the model)")
-    name = payload.get("model_class")
+    missing = [key for key in ("model_class", "model_config", "state_dict", "metadata") if key not in payload]
+    if missing:
+        raise CheckpointError(f"{path.name} lacks the entries {missing}; expected a checkpoint written by "
+                              f"save_checkpoint")
+    name = payload["model_class"]
+    if not isinstance(name, str):
+        raise CheckpointError(f"{path.name} names its model class with {type(name).__name__}, expected a string")
+    if not isinstance(payload["model_config"], dict) or not isinstance(payload["metadata"], dict):
+        raise CheckpointError(f"{path.name} holds a model_config or metadata that is not a dict")
     if expected_class is not None:
         expected = expected_class if isinstance(expected_class, str) else expected_class.__name__
         if name != expected:
@@ -105,7 +113,7 @@ def load_checkpoint(path, expected_class: str | type | None = None, map_location
     try:
         model = MODEL_CLASSES[name](**payload["model_config"])
         model.load_state_dict(payload["state_dict"])
-    except (TypeError, RuntimeError) as error:
+    except (TypeError, ValueError, RuntimeError, AttributeError) as error:
         raise CheckpointError(f"{path.name}: weights do not fit {name}({payload['model_config']}): "
                               f"{str(error).splitlines()[0]}") from None
     return model.eval(), payload["metadata"]

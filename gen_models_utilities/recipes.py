@@ -77,8 +77,9 @@ def train_recipe(name: str, n_steps: int | None = None, seed: int = 0, progress:
     recipe = dict(RECIPES[name])
     if n_steps is not None:
         recipe["n_steps"] = n_steps
-    torch.manual_seed(seed)                      # initial weights
-    model = _MODELS[recipe["model"]]()
+    with torch.random.fork_rng(devices=[]):     # seeded initial weights; global state left as it was
+        torch.manual_seed(seed)
+        model = _MODELS[recipe["model"]]()
     points, labels = create_ring_gaussians(DATA_SIZE, seed=DATA_SEED)
     result = train(model, points, base=recipe["base"], n_steps=recipe["n_steps"],
                    batch_size=recipe["batch_size"], lr=recipe["lr"], schedule=recipe["schedule"],
