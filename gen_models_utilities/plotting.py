@@ -121,12 +121,14 @@ def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: f
 
 
 def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", condition=None, data=None,
-                        base=None, n_grid: int = 20, title: str | None = None):
+                        base=None, n_grid: int = 20, title: str | None = None, density: float = 0.9):
     """The learned field at time ``t`` as arrows ('quiver') or streamlines ('stream').
 
-    ``model`` is put in eval mode here (the model drawn, not another one).
+    ``model`` is put in eval mode here (the model drawn, not another one). ``density`` sets
+    how closely streamlines are packed (matplotlib's streamplot density; 'stream' only).
     """
     check_choice("kind", kind, ("quiver", "stream"))
+    density = check_real("density", density, low=0.05, high=5.0)
     fig, ax = new_axes(ax)
     if base is not None:
         b = _array("base", base)
@@ -139,7 +141,7 @@ def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", conditio
         ax.quiver(xx, yy, u, v, color="tab:blue", alpha=0.8, width=0.004)
     else:
         speed = np.hypot(u, v)
-        ax.streamplot(xx, yy, u, v, color="tab:blue", density=0.9, arrowsize=0.8,
+        ax.streamplot(xx, yy, u, v, color="tab:blue", density=density, arrowsize=0.8,
                       linewidth=0.4 + 1.6 * speed / max(float(speed.max()), 1e-9))
     square_axes(ax, title if title is not None else f"velocity at t = {t:.2f}")
     return fig
