@@ -1,0 +1,238 @@
+"""The chapter's widgets under a heavy hand, without a browser.
+
+Every explorer the chapter notebook builds (the ``*_explorer`` builders of
+gen_models_utilities.widgets) is driven through its controls, as the front end would drive
+it: ``control.value = ...`` fires the same callback a slider drag or a dropdown choice
+fires in JupyterLab. Checked: no exception escapes, no valid value is refused, the number
+of open matplotlib figures stays flat, the process memory (RSS) grows by less than 50 MB,
+and values out of range or of the wrong type end as a visible message, never a traceback.
+The median callback time is printed (run with -s to see it); nothing is timed-asserted.
+
+GEN_MODELS_STRESS_N sets the number of random changes per explorer (default 500).
+"""
+from __future__ import annotations
+
+import gc
+import inspect
+import json
+import math
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from gen_models_utilities import (BASE_NAMES, ConditionalVelocityField, ConditionalVelocityFieldRadius,
+                                  VelocityField)
+from gen_models_utilities import widgets
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER = ROOT / "notebooks" / "17_flow_matching.ipynb"
+N_CHANGES = int(os.environ.get("GEN_MODELS_STRESS_N", "500"))
+WARM_UP = 25                  # changes before the memory baseline: first-use caches fill here
+MAX_RSS_GROWTH_MB = 50
+N_STRESS_SAMPLES = 64         # points per redraw in the volume test (same code path, less arithmetic)
+# Which model family each explorer draws from.
+EXPLORER_KINDS = {"sample_explorer": "fm", "field_explorer": "fm", "mode_explorer": "onehot",
+                  "radius_explorer": "radius"}
+MODEL_CLASSES = {"fm": VelocityField, "onehot": ConditionalVelocityField, "radius": ConditionalVelocityFieldRadius}
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MB (VmRSS from /proc/self/status)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def explorer_builders() -> list[str]:
+    """Names of every explorer builder in the widgets module."""
+    return sorted(name for name, value in vars(widgets).items()
+                  if name.endswith("_explorer") and inspect.isfunction(value))
+
+
+def chapter_models(kind: str) -> dict:
+    """{base: model} of ``kind``: the shipped checkpoints the notebook uses, else fresh models.
+
+    Redraw cost and memory do not depend on how well a model is trained, so fresh (seeded)
+    models stand in when the checkpoints have not been built.
+    """
+    models = {}
+    for base in BASE_NAMES:
+        try:
+            from gen_models_utilities.checkpoints import load_pretrained
+            from gen_models_utilities.recipes import pretrained_name
+
+            models[base] = load_pretrained(pretrained_name(kind, base))[0]
+        except (FileNotFoundError, ValueError, ImportError):
+            torch.manual_seed(len(models))
+            models[base] = MODEL_CLASSES[kind]().eval()
+    return models
+
+
+@pytest.fixture(scope="module")
+def models_by_kind():
+    torch.set_num_threads(1)
+    return {kind: chapter_models(kind) for kind in MODEL_CLASSES}
+
+
+def build(name: str, models_by_kind: dict, **options):
+    """Build explorer ``name`` over the models of its kind (``n_samples`` only where accepted)."""
+    builder = getattr(widgets, name)
+    accepted = inspect.signature(builder).parameters
+    options = {key: value for key, value in options.items() if key in accepted}
+    return builder(models_by_kind[EXPLORER_KINDS[name]], **options)
+
+
+def random_valid_value(control, rng: random.Random):
+    """A value the control's own front end could send (an option, a slider position), other
+    than the current one, so that every change fires the callback."""
+    if hasattr(control, "_options_values"):
+        return rng.choice([value for value in control._options_values if value != control.value])
+    if isinstance(control.value, bool):
+        return not control.value
+    n_positions = int(round((control.max - control.min) / control.step))
+    while True:
+        value = control.min + rng.randint(0, n_positions) * control.step
+        value = int(value) if isinstance(control.value, int) else round(value, 10)
+        if value != control.value:
+            return value
+
+
+def shown_text(explorer) -> str:
+    """All text in the explorer's Output area."""
+    return "".join(output.get("text", "") for output in explorer.output.outputs)
+
+
+def shown_png(explorer):
+    return next((output["data"]["image/png"] for output in explorer.output.outputs
+                 if output["output_type"] == "display_data"), None)
+
+
+def test_every_chapter_explorer_is_covered():
+    """The stress tests know how to build every explorer the module offers and the chapter uses."""
+    builders = explorer_builders()
+    assert builders, "gen_models_utilities.widgets has no *_explorer builders"
+    unknown = sorted(set(builders) - set(EXPLORER_KINDS))
+    assert not unknown, f"add {unknown} to EXPLORER_KINDS so the stress test drives them"
+    if CHAPTER.is_file():
+        source = "\n".join("".join(cell["source"]) for cell in json.loads(CHAPTER.read_text())["cells"]
+                           if cell["cell_type"] == "code")
+        for marker in ("interact(", "interactive(", ".observe("):
+            assert marker not in source, (f"the chapter wires a widget itself ({marker!r}); "
+                                          "build it in widgets.py so this test can drive it")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXPLORER_KINDS))
+def test_explorer_survives_random_use(name, models_by_kind, capsys):
+    """N_CHANGES random valid changes: no exception, no refusal, flat figures, bounded memory."""
+    if name not in explorer_builders():
+        pytest.skip(f"widgets.{name} does not exist")
+    rng = random.Random(1234)
+    explorer = build(name, models_by_kind, n_samples=N_STRESS_SAMPLES)
+    controls = list(explorer.controls.items())
+    figures_before = len(plt.get_fignums())
+    durations, baseline = [], None
+    for i in range(N_CHANGES + WARM_UP):
+        if i == WARM_UP:
+            gc.collect()
+            baseline = rss_mb()
+        description, control = rng.choice(controls)
+        value = random_valid_value(control, rng)
+        redraws = explorer.n_redraws
+        start = time.perf_counter()
+        control.value = value                     # fires the callback as a front-end change would
+        durations.append(time.perf_counter() - start)
+        assert explorer.n_redraws == redraws + 1, f"{description}={value!r} did not redraw exactly once"
+        assert explorer.last_error is None, f"{description}={value!r} was refused: {explorer.last_error}"
+        assert len(plt.get_fignums()) == figures_before, f"a figure was left open after {description}={value!r}"
+    gc.collect()
+    growth = rss_mb() - baseline
+    assert shown_png(explorer) is not None, "the explorer shows no picture after the run"
+    assert "Traceback" not in shown_text(explorer)
+    with capsys.disabled():
+        print(f"\n{name}: {N_CHANGES} random changes, median callback {1000 * statistics.median(durations):.0f} ms, "
+              f"slowest {1000 * max(durations):.0f} ms, {explorer.n_redraws} redraws, "
+              f"RSS growth {growth:+.1f} MB (n_samples={N_STRESS_SAMPLES}, torch threads {torch.get_num_threads()})")
+    assert growth < MAX_RSS_GROWTH_MB, f"memory grew by {growth:.1f} MB over {N_CHANGES} changes"
+
+
+def test_sample_redraw_latency(models_by_kind, capsys):
+    """The median time of one uncached sample redraw at 100 steps, with the chapter's settings."""
+    explorer = build("sample_explorer", models_by_kind)
+    cache = getattr(explorer, "_cache", None)
+    durations = []
+    explorer.controls["solver"].value = "euler"
+    explorer.controls["steps"].value = 100
+    for base in ("gaussian", "uniform", "gaussian", "uniform", "gaussian"):
+        explorer.controls["base"].value = base
+        if cache is not None:                     # a cached picture would cost nothing
+            cache.clear()
+        start = time.perf_counter()
+        explorer.redraw()
+        durations.append(time.perf_counter() - start)
+        assert explorer.last_error is None, explorer.last_error
+    with capsys.disabled():
+        print(f"\nsample redraw at 100 steps ({explorer.values()}): median {1000 * statistics.median(durations):.0f} ms "
+              f"over {len(durations)} uncached redraws (aim < 150 ms; machine under load: not asserted)")
+    assert shown_png(explorer) is not None
+
+
+# Values a student could type or a broken front end could send, per kind of control.
+def bad_values(control, direct: bool = False) -> list:
+    if hasattr(control, "_options_values"):
+        return ["not an option", 3.5] + ([None] if direct else [])
+    if isinstance(control.value, bool):
+        return ["yes"]
+    span = control.max - control.min
+    values = [control.max + 10 * span + 1, control.min - 10 * span - 1, 10 ** 9, -(10 ** 9), "ten", None]
+    if isinstance(control.value, float):
+        values += [math.nan, math.inf, -math.inf]
+    return values
+
+
+@pytest.mark.parametrize("name", sorted(EXPLORER_KINDS))
+def test_out_of_range_values_give_a_message(name, models_by_kind):
+    """Out-of-range or ill-typed values are clamped or refused with a message in the Output area."""
+    if name not in explorer_builders():
+        pytest.skip(f"widgets.{name} does not exist")
+    explorer = build(name, models_by_kind, n_samples=N_STRESS_SAMPLES)
+    figures_before = len(plt.get_fignums())
+    for description, control in explorer.controls.items():
+        for value in bad_values(control):
+            kept = control.value
+            message = explorer.set(**{description: value})          # the Explorer's own entry point
+            shown = shown_text(explorer)
+            assert message, f"{name}: {description}={value!r} was taken silently (now {control.value!r})"
+            assert "Traceback" not in shown and message.splitlines()[0] in shown, (
+                f"{name}: the message for {description}={value!r} is not shown: {shown!r}")
+            assert shown_png(explorer) is not None, f"{name}: the picture vanished after {description}={value!r}"
+            now = control.value
+            if hasattr(control, "_options_values"):
+                assert now in control._options_values
+            elif not isinstance(now, bool) and now == now:          # NaN is refused by the draw
+                assert control.min <= now <= control.max, f"{description}={now!r} outside the slider range"
+            control.value = kept
+        # The same values sent straight to the control (as the front end's comm does): a slider
+        # clamps them, anything else raises the widget's own TraitError, and nothing reaches
+        # the Output area as a traceback.
+        kept = control.value
+        for value in bad_values(control, direct=True):
+            try:
+                control.value = value
+            except Exception as error:
+                assert type(error).__name__ == "TraitError", f"{description}={value!r} raised {error!r}"
+            assert "Traceback" not in shown_text(explorer)
+            assert explorer.last_error is None or explorer.last_error.startswith(("Refused", "Could not")), (
+                explorer.last_error)
+            assert "Could not draw" not in (explorer.last_error or ""), explorer.last_error
+        control.value = kept
+    assert len(plt.get_fignums()) == figures_before
