@@ -14,12 +14,12 @@ seconds it took, so a benchmark can alternate between contenders and pause to ev
 """
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
 from gen_models_utilities import VelocityField, make_loader, train
+
+from .clock import now
 
 
 def fresh_model(seed: int = 0) -> VelocityField:
@@ -47,7 +47,7 @@ class ChapterLoop:
         """Train ``n_epochs`` epochs; returns (optimiser steps taken, seconds)."""
         self.model.train()
         steps = 0
-        start = time.perf_counter()
+        start = now()
         for _ in range(n_epochs):
             for (x1,) in self.loader:
                 x0 = torch.randn_like(x1)                       # Gaussian base
@@ -61,14 +61,14 @@ class ChapterLoop:
             if self.epoch % 50 == 0:                            # the chapter logs every 50 epochs
                 self.losses.append(loss.item())
             self.epoch += 1
-        return steps, time.perf_counter() - start
+        return steps, now() - start
 
 
 def package_run(model: nn.Module, data, n_steps: int, seed: int = 0, **recipe) -> float:
     """``training.train`` for ``n_steps`` steps (recipe: its keyword arguments); returns seconds."""
-    start = time.perf_counter()
+    start = now()
     train(model, data, n_steps=n_steps, seed=seed, progress=False, **recipe)
-    return time.perf_counter() - start
+    return now() - start
 
 
 class _PeerLoop:
@@ -95,14 +95,14 @@ class _PeerLoop:
     def run(self, n_steps: int) -> float:
         """Train ``n_steps`` more steps; returns seconds."""
         self.model.train()
-        start = time.perf_counter()
+        start = now()
         for _ in range(n_steps):
             self.optimizer.zero_grad()
             loss = self.loss()
             loss.backward()
             self.optimizer.step()
         self.steps += n_steps
-        seconds = time.perf_counter() - start
+        seconds = now() - start
         self.model.eval()
         return seconds
 

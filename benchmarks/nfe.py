@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from .quality import QualityJudge
 
-STEP_LADDER = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100)
-TOLERANCE_LADDER = (3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 1e-4)
+STEP_LADDER = (1, 2, 4, 8, 16, 32, 64, 128)
+TOLERANCE_LADDER = (1e-1, 1e-2, 1e-3, 1e-4)
 SOLVERS = ("euler", "midpoint", "heun", "rk4", "dopri5")
 
 

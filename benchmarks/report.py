@@ -73,7 +73,10 @@ def markdown(results: dict, machine: dict) -> str:
                  if any(f"nfe_to_quality_{s}_{c}" in results for s in SOLVERS)]
     if couplings:
         lines += ["", "Fewest network evaluations (NFE) reaching W2 <= 1.5x floor, by solver and coupling "
-                      "(\"> n\": not reached within n):", "",
+                      "(\"> n\": not reached within n). independent and ot: `train(coupling=...)` with the "
+                      "package's recipe; reflow: the independent model reflowed once "
+                      "(`reflow.reflow_pairs` + `train_on_pairs`). class_ot pairs within classes and "
+                      "only applies to conditional models, so it has no row here.", "",
                   "| Solver | " + " | ".join(couplings) + " |", "|---" * (len(couplings) + 1) + "|"]
         for solver in SOLVERS:
             cells = []

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import statistics
-import time
+
+from .clock import now
 
 
 def widget_callback_ms(model, n_steps: int = 100, repeats: int = 7) -> float | None:
@@ -27,9 +28,9 @@ def widget_callback_ms(model, n_steps: int = 100, repeats: int = 7) -> float | N
     floor = w2_floor(len(data))
     times = []
     for seed in range(repeats + 1):                 # the first draw warms up matplotlib
-        start = time.perf_counter()
+        start = now()
         fig, _ = draw_samples(model, n_steps=n_steps, seed=seed, data=data, floor=floor)
         figure_png(fig)
         plt.close(fig)
-        times.append(1000 * (time.perf_counter() - start))
+        times.append(1000 * (now() - start))
     return statistics.median(times[1:])
