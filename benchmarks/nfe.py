@@ -62,7 +62,7 @@ def nfe_to_quality(judge: QualityJudge, models: dict, solvers=SOLVERS, step_ladd
             key = f"nfe_to_quality_{method}_{coupling}"
             if found is None:
                 metrics[key], metrics[f"{key}_reached"] = last.nfe, 0
-                log(f"  {method:8s} {coupling:11s} not reached within {last.nfe} NFE (W2 {last.w2:.3f})")
+                log(f"  {method:8s} {coupling:11s} not reached within {last.nfe} NFE")
             else:
                 metrics[key], metrics[f"{key}_reached"] = found.nfe, 1
                 metrics[f"{key}_w2"] = found.w2

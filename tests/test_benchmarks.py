@@ -67,6 +67,18 @@ def test_judge_passes_real_data_and_fails_noise(monkeypatch):
     assert not judge.judge(None, check_modes=False).passed         # and W2 alone fails it too
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_sliced_bound_never_exceeds_exact_w2(seed):
+    from gen_models_utilities import wasserstein2
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(300, 2, generator=g) * (1 + seed)
+    y = torch.from_numpy(create_ring_gaussians(300, seed=seed)[0])
+    bound = quality.sliced_w2_lower_bound(x, y)
+    assert 0 < bound <= wasserstein2(x, y) + 1e-9
+    assert quality.sliced_w2_lower_bound(y, y) == 0
+
+
 @pytest.mark.parametrize("first_good", [0, 3, 6, 7, None])
 def test_bisection_finds_the_first_passing_setting(first_good):
     settings = [{"n_steps": n} for n in range(1, 9)]
