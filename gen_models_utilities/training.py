@@ -75,7 +75,7 @@ def _progress_enabled(progress) -> bool:
 
 def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, batch_size: int = 256,
           lr: float = 1e-3, schedule: str = "cosine", labels=None, conditions=None,
-          coupling="independent", condition_dropout: float = 0.0, seed=None,
+          coupling="independent", condition_dropout: float = 0.0, ema_decay: float | None = None, seed=None,
           generator: torch.Generator | None = None, progress=None,
           device: torch.device | str | None = None) -> TrainingResult:
     """Train ``model`` by flow matching from ``base`` to the points ``data``.
@@ -90,6 +90,8 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
         coupling: 'independent' (the chapter's random pairs), 'ot', 'class_ot' or a callable.
         condition_dropout: probability of replacing a condition by zeros (the "null" condition
             of classifier-free guidance).
+        ema_decay: if given (e.g. 0.999), keep an exponential moving average of the weights and
+            leave the model holding it at the end: a cheap way to smooth out the last steps' noise.
         seed, generator: make the run reproducible without global random state.
         progress: show a tqdm progress bar (None: unless GEN_MODELS_PROGRESS=0).
         device: where to train (default: the model's device).
@@ -110,6 +112,8 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     lr = check_real("lr", lr, low=0.0, low_open=True)
     check_choice("schedule", schedule, SCHEDULES)
     condition_dropout = check_real("condition_dropout", condition_dropout, low=0.0, high=1.0)
+    if ema_decay is not None:
+        ema_decay = check_real("ema_decay", ema_decay, low=0.0, high=1.0)
     pair = get_coupling(coupling)
     rng = make_generator(seed, generator)
     points = as_points("data", data)
@@ -123,7 +127,9 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     result = TrainingResult(base=base, recipe={
         "n_steps": n_steps, "batch_size": batch_size, "lr": lr, "schedule": schedule,
         "coupling": coupling if isinstance(coupling, str) else getattr(coupling, "__name__", "custom"),
-        "condition_dropout": condition_dropout})
+        "condition_dropout": condition_dropout, "ema_decay": ema_decay})
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    ema = [p.detach().clone() for p in parameters] if ema_decay is not None else None
 
     from tqdm.auto import tqdm
 
@@ -144,11 +150,17 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if ema is not None:
+            torch._foreach_lerp_(ema, [p.detach() for p in parameters], 1 - ema_decay)
         result.losses.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f"{result.losses[-1]:.3f}", refresh=False)
         bar.update(1)
     result.seconds = time.perf_counter() - start
     bar.close()
+    if ema is not None:
+        with torch.no_grad():
+            for p, averaged in zip(parameters, ema):
+                p.copy_(averaged)
     model.eval()
     return result

@@ -27,15 +27,8 @@ def ring_data():
 
 @pytest.fixture(scope="session")
 def trained_fm():
-    """The shipped unconditional model on the Gaussian base (or a quick one if not built)."""
+    """The shipped unconditional model on the Gaussian base (built by `make checkpoints`)."""
     from gen_models_utilities.checkpoints import load_pretrained
 
-    try:
-        model, _ = load_pretrained("fm_gaussian")
-    except FileNotFoundError:
-        from gen_models_utilities import VelocityField, create_ring_gaussians, train
-
-        torch.manual_seed(0)
-        model = VelocityField()
-        train(model, create_ring_gaussians(4000, seed=0)[0], n_steps=1500, seed=0, progress=False)
+    model, _ = load_pretrained("fm_gaussian")
     return model

@@ -1,0 +1,98 @@
+"""Couplings: exact OT against brute force, class-aware OT stays within classes."""
+import itertools
+
+import pytest
+import torch
+
+from gen_models_utilities.couplings import (class_conditional_ot_coupling, get_coupling, independent_coupling,
+                                            minibatch_ot_coupling, ot_permutation)
+
+
+def pairing_cost(x0_paired, x1):
+    return float((x0_paired - x1).pow(2).sum())
+
+
+def brute_force_cost(x0, x1):
+    """The smallest total squared distance over every way of pairing the rows."""
+    return min(pairing_cost(x0[list(p)], x1) for p in itertools.permutations(range(len(x0))))
+
+
+@pytest.mark.parametrize("n", [2, 5, 7])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ot_pairing_matches_brute_force(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x0, x1 = torch.randn(n, 2, generator=g), 3 * torch.randn(n, 2, generator=g)
+    permutation = ot_permutation(x0, x1)
+    assert sorted(permutation.tolist()) == list(range(n))          # each x0 used exactly once
+    assert pairing_cost(minibatch_ot_coupling(x0, x1), x1) == pytest.approx(brute_force_cost(x0, x1), abs=1e-9)
+
+
+def test_ot_pairing_beats_the_random_pairing():
+    g = torch.Generator().manual_seed(3)
+    x0, x1 = torch.randn(64, 2, generator=g), 3 * torch.randn(64, 2, generator=g)
+    assert pairing_cost(minibatch_ot_coupling(x0, x1), x1) < pairing_cost(independent_coupling(x0, x1), x1)
+
+
+def test_independent_coupling_keeps_the_draw():
+    x0, x1 = torch.randn(6, 2), torch.randn(6, 2)
+    assert independent_coupling(x0, x1) is x0
+
+
+def make_classes(seed, sizes=(3, 4, 2)):
+    """x1 from a few far-apart clusters with labels (B,), and base points x0 (B, 2)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.cat([torch.full((n,), k) for k, n in enumerate(sizes)])
+    labels = labels[torch.randperm(len(labels), generator=g)]
+    centres = torch.tensor([[4.0, 0.0], [-4.0, 0.0], [0.0, 4.0]])
+    x1 = centres[labels] + 0.3 * torch.randn(len(labels), 2, generator=g)
+    return torch.randn(len(labels), 2, generator=g), x1, labels
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_class_ot_never_pairs_across_classes(seed):
+    x0, x1, labels = make_classes(seed)
+    paired = class_conditional_ot_coupling(x0, x1, labels)
+    for k in labels.unique():
+        rows = labels == k
+        # The x0 rows given to class k are the x0 rows that were drawn for class k, re-ordered.
+        assert sorted(map(tuple, paired[rows].tolist())) == sorted(map(tuple, x0[rows].tolist()))
+        # and within the class the pairing is the optimal one.
+        assert pairing_cost(paired[rows], x1[rows]) == pytest.approx(brute_force_cost(x0[rows], x1[rows]), abs=1e-9)
+
+
+def test_plain_ot_does_cross_classes_where_class_ot_does_not():
+    # Two classes whose base points were drawn near the other class: plain OT swaps them.
+    x1 = torch.tensor([[4.0, 0.0], [-4.0, 0.0]])
+    x0 = torch.tensor([[-3.0, 0.0], [3.0, 0.0]])
+    labels = torch.tensor([0, 1])
+    assert torch.equal(minibatch_ot_coupling(x0, x1, labels), x0.flip(0))
+    assert torch.equal(class_conditional_ot_coupling(x0, x1, labels), x0)
+
+
+def test_labels_stay_with_their_points():
+    # The coupling re-orders x0 only, so x1 and its labels or one-hot codes keep their rows;
+    # integer labels and one-hot codes describe the same classes and give the same pairing.
+    x0, x1, labels = make_classes(5)
+    x1_before, labels_before = x1.clone(), labels.clone()
+    by_index = class_conditional_ot_coupling(x0, x1, labels)
+    by_code = class_conditional_ot_coupling(x0, x1, torch.nn.functional.one_hot(labels, 3).float())
+    torch.testing.assert_close(by_index, by_code)
+    assert torch.equal(x1, x1_before) and torch.equal(labels, labels_before)
+
+
+def test_class_ot_without_labels_is_plain_ot():
+    x0, x1, _ = make_classes(6)
+    torch.testing.assert_close(class_conditional_ot_coupling(x0, x1), minibatch_ot_coupling(x0, x1))
+
+
+def test_get_coupling_by_name_and_refuses_unknown_names():
+    assert get_coupling("ot") is minibatch_ot_coupling
+    assert get_coupling("class_ot") is class_conditional_ot_coupling
+    assert get_coupling(independent_coupling) is independent_coupling
+    with pytest.raises(ValueError, match="coupling"):
+        get_coupling("sinkhorn")
+
+
+def test_mismatched_batches_are_refused():
+    with pytest.raises(ValueError, match="same shape"):
+        minibatch_ot_coupling(torch.randn(4, 2), torch.randn(5, 2))

@@ -1,0 +1,76 @@
+"""`make figures`: every key figure is written as a PNG, deterministically, with figures closed."""
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from gen_models_utilities import (ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField,
+                                  create_ring_gaussians, train)
+from gen_models_utilities import figures
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_models():
+    """Models trained for a few steps: enough to draw every figure, quick to make."""
+    points, labels = create_ring_gaussians(600, seed=0)
+    models = {}
+    for kind, model_class in [("fm", VelocityField), ("onehot", ConditionalVelocityField),
+                              ("radius", ConditionalVelocityFieldRadius)]:
+        torch.manual_seed(0)
+        models[kind] = model_class()
+        train(models[kind], points, n_steps=20, batch_size=64, seed=0, progress=False,
+              labels=labels if kind == "onehot" else None)
+    return models
+
+
+def test_every_figure_is_written_as_png(tmp_path, quick_models):
+    paths = figures.make_figures(tmp_path, models=quick_models)
+    assert sorted(p.stem for p in paths) == sorted(figures.FIGURE_NAMES)
+    for path in paths:
+        content = path.read_bytes()
+        assert content.startswith(PNG_SIGNATURE), path.name
+        assert 5_000 < len(content) < 400_000, f"{path.name}: {len(content)} bytes"
+    assert plt.get_fignums() == []
+
+
+def test_figures_are_identical_when_redrawn(tmp_path, quick_models):
+    first = figures.make_figures(tmp_path / "a", models=quick_models)
+    second = figures.make_figures(tmp_path / "b", models=quick_models)
+    for a, b in zip(first, second):
+        assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two runs"
+
+
+def test_figures_follow_the_models(tmp_path, quick_models):
+    other = dict(quick_models)
+    torch.manual_seed(1)
+    other["fm"] = VelocityField()
+    first = {p.name: p.read_bytes() for p in figures.make_figures(tmp_path / "a", models=quick_models)}
+    second = {p.name: p.read_bytes() for p in figures.make_figures(tmp_path / "b", models=other)}
+    assert first["samples.png"] != second["samples.png"]
+    assert first["velocity_field.png"] != second["velocity_field.png"]
+    assert first["pairs.png"] == second["pairs.png"]          # no model involved
+
+
+def test_radius_figure_marks_extrapolation(quick_models):
+    fig = figures.radius_figure(quick_models["radius"], radii=(3.0, 5.0), n_per_radius=20, n_steps=5)
+    labels = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    plt.close(fig)
+    assert any("5.00 (extrapolation)" in label for label in labels)
+    assert not any("3.00 (extrapolation)" in label for label in labels)
+
+
+def test_missing_models_are_named(tmp_path, quick_models):
+    with pytest.raises(ValueError, match="onehot"):
+        figures.make_figures(tmp_path, models={"fm": quick_models["fm"], "radius": quick_models["radius"]})
+
+
+def test_plot_style_is_restored_after_drawing(tmp_path, quick_models):
+    before = dict(plt.rcParams)
+    figures.make_figures(tmp_path, models=quick_models)
+    assert dict(plt.rcParams) == before
+
+
+def test_command_line_refuses_unknown_base(tmp_path):
+    with pytest.raises(SystemExit):
+        figures.main([str(tmp_path), "--base", "moon"])

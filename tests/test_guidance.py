@@ -1,0 +1,84 @@
+"""Classifier-free guidance (gen_models_utilities.guidance) and its slider."""
+import pytest
+import torch
+
+from gen_models_utilities import ConditionalVelocityField, VelocityField, create_ring_gaussians
+from gen_models_utilities.guidance import (GuidedVelocity, class_code, draw_guided_samples, guidance_widget,
+                                           requested_mode_fraction, sample_guided)
+
+
+@pytest.fixture(scope="module")
+def onehot_model():
+    torch.manual_seed(0)
+    return ConditionalVelocityField(n_classes=8).eval()
+
+
+def test_w0_is_unconditional_and_w1_is_conditional(onehot_model):
+    x, t = torch.randn(10, 2), torch.rand(10, 1)
+    code = class_code(5, 8)
+    with torch.no_grad():
+        unconditional = onehot_model(x, t, torch.zeros(10, 8))
+        conditional = onehot_model(x, t, code.expand(10, 8))
+        torch.testing.assert_close(GuidedVelocity(onehot_model, code, 0.0)(x, t), unconditional)
+        torch.testing.assert_close(GuidedVelocity(onehot_model, code, 1.0)(x, t), conditional)
+        w3 = GuidedVelocity(onehot_model, code, 3.0)(x, t)
+    torch.testing.assert_close(w3, unconditional + 3 * (conditional - unconditional))
+
+
+def test_guided_sampling_starts_from_the_seeded_base(onehot_model):
+    a = sample_guided(onehot_model, 2, 2.0, 50, n_steps=5, seed=0).x
+    b = sample_guided(onehot_model, 2, 2.0, 50, n_steps=5, seed=0).x
+    torch.testing.assert_close(a, b)
+    assert a.shape == (50, 2)
+
+
+def test_requested_mode_fraction_counts_points_at_the_mode():
+    from gen_models_utilities import ring_mode_centers
+
+    centres = torch.from_numpy(ring_mode_centers())
+    samples = torch.cat([centres[[2] * 3], centres[[4]], torch.zeros(1, 2)])
+    assert requested_mode_fraction(samples, 2) == pytest.approx(0.6)
+    assert requested_mode_fraction(samples, 4) == pytest.approx(0.2)
+
+
+@pytest.mark.slow
+def test_guidance_sharpens_a_trained_model():
+    from gen_models_utilities import train
+    from gen_models_utilities.guidance import guidance_sweep
+
+    points, labels = create_ring_gaussians(4000, seed=0)
+    torch.manual_seed(0)
+    model = ConditionalVelocityField(n_classes=8)
+    train(model, points, labels=labels, n_steps=400, batch_size=256, lr=3e-3, condition_dropout=0.2, seed=0,
+          progress=False)
+    hits = guidance_sweep(model, scales=(0.0, 1.0, 3.0), n_samples=400, n_steps=20)
+    assert hits[0.0] < 0.3 < hits[1.0] <= hits[3.0] + 0.02
+
+
+def test_widget_redraws_in_place(onehot_model):
+    import matplotlib.pyplot as plt
+
+    panel, redraw = guidance_widget(onehot_model, label=1, n_samples=40, n_steps=3)
+    slider, output = panel.children
+    assert slider.continuous_update is False
+    text = redraw(3.0)
+    assert text.startswith("w = 3.0") and len(output.outputs) == 2
+    slider.value = 5.0                         # what the user does; the same Output is replaced
+    assert len(output.outputs) == 2
+    assert plt.get_fignums() == []             # every figure was closed
+
+
+def test_draw_returns_figure_and_text(onehot_model):
+    fig, text = draw_guided_samples(onehot_model, 0.0, label=0, n_samples=20, n_steps=2)
+    assert fig.axes and "mode 0" in text
+
+
+def test_bad_arguments_are_refused(onehot_model):
+    with pytest.raises(TypeError, match="one-hot"):
+        GuidedVelocity(VelocityField(), class_code(0, 8), 1.0)
+    with pytest.raises(ValueError, match="guidance_scale"):
+        GuidedVelocity(onehot_model, class_code(0, 8), -1.0)
+    with pytest.raises(ValueError, match="label"):
+        class_code(8, 8)
+    with pytest.raises(ValueError, match="guidance_scale"):
+        draw_guided_samples(onehot_model, 20.0)
