@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import io
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Callable
 
 import numpy as np
@@ -44,11 +45,44 @@ FIGURE_DPI = 72
 # ----------------------------------------------------------------------------------------
 # Small helpers
 
+class PretrainedModels(Mapping):
+    """The shipped checkpoints of one kind as a read-only dict {base name: model}.
+
+    ``PretrainedModels("fm")["uniform"]`` is ``checkpoints.load_pretrained("fm_uniform")[0]``,
+    loaded on first use and kept, so an explorer loads a base's model only when a student
+    picks that base. A checkpoint that is not built raises FileNotFoundError on access,
+    which an explorer shows as a message.
+    """
+
+    def __init__(self, kind: str):
+        self.kind = check_choice("kind", kind, ("fm", "onehot", "radius"))
+        self._loaded: dict = {}
+
+    def __getitem__(self, base: str) -> nn.Module:
+        from .checkpoints import load_pretrained
+        from .recipes import pretrained_name
+
+        if base not in BASE_NAMES:
+            raise KeyError(base)
+        if base not in self._loaded:
+            self._loaded[base] = load_pretrained(pretrained_name(self.kind, base))[0]
+        return self._loaded[base]
+
+    def __iter__(self):
+        return iter(BASE_NAMES)
+
+    def __len__(self) -> int:
+        return len(BASE_NAMES)
+
+    def __repr__(self) -> str:
+        return f"PretrainedModels({self.kind!r})"
+
+
 def pick_model(models, base: str, kind: str | None = None) -> nn.Module:
     """The model for ``base`` from one model or a dict {base name: model}."""
     if isinstance(models, nn.Module):
         model = models
-    elif isinstance(models, dict):
+    elif isinstance(models, Mapping):
         if base not in models:
             raise ValueError(f"base must be one of the bases with a model {sorted(models)}, got {base!r}")
         model = models[base]
@@ -141,7 +175,7 @@ def mode_code(mode: int, n_classes: int) -> torch.Tensor:
 
 def draw_mode(models, mode: int = 0, base: str = "gaussian", n_samples: int = 300, n_steps: int = 100,
               seed: int = 0, data=None, labels=None):
-    """Samples of the one-hot model for ``mode`` (left) and its field at t = 0.5 (right).
+    """Samples of the one-hot model for ``mode`` (left) and its field at t = 0.5 as arrows (right).
 
     Sampling starts from ``base``, the distribution the chosen model was trained from.
     Returns (figure, text) with the share of samples that land on the requested mode.
@@ -162,7 +196,7 @@ def draw_mode(models, mode: int = 0, base: str = "gaussian", n_samples: int = 30
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.5))
     plot_conditional_samples_discrete({mode: samples}, real_data=data, real_labels=labels, ax=left,
                                       title=f"mode {mode} from the {base} base")
-    plot_velocity_field(model, 0.5, ax=right, kind="stream", condition=code, data=data,
+    plot_velocity_field(model, 0.5, ax=right, condition=code, data=data, n_grid=16,
                         title=f"field at t = 0.50 for mode {mode}")
     fig.tight_layout()
     text = f"mode {mode}: {100 * on_mode:.1f}% of {n_samples} samples land on mode {mode}"
@@ -313,7 +347,7 @@ def _base_dropdown(value: str, bases):
 
 
 def _available_bases(models) -> tuple:
-    return tuple(models) if isinstance(models, dict) else BASE_NAMES
+    return tuple(models) if isinstance(models, Mapping) else BASE_NAMES
 
 
 def sample_explorer(models, base: str = "gaussian", n_steps: int = 100, method: str = "euler",

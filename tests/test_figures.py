@@ -24,32 +24,45 @@ def quick_models():
     return models
 
 
-def test_every_figure_is_written_as_png(tmp_path, quick_models):
-    paths = figures.make_figures(tmp_path, models=quick_models)
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory, quick_models):
+    """make_figures run once: (paths, rcParams before, rcParams after, figures left open)."""
+    before = dict(plt.rcParams)
+    paths = figures.make_figures(tmp_path_factory.mktemp("figures"), models=quick_models)
+    return paths, before, dict(plt.rcParams), plt.get_fignums()
+
+
+def test_every_figure_is_written_as_png(drawn):
+    paths, _, _, left_open = drawn
     assert sorted(p.stem for p in paths) == sorted(figures.FIGURE_NAMES)
     for path in paths:
         content = path.read_bytes()
         assert content.startswith(PNG_SIGNATURE), path.name
         assert 5_000 < len(content) < 400_000, f"{path.name}: {len(content)} bytes"
-    assert plt.get_fignums() == []
+    assert left_open == []
 
 
-def test_figures_are_identical_when_redrawn(tmp_path, quick_models):
-    first = figures.make_figures(tmp_path / "a", models=quick_models)
-    second = figures.make_figures(tmp_path / "b", models=quick_models)
-    for a, b in zip(first, second):
+def test_plot_style_is_restored_after_drawing(drawn):
+    _, before, after, _ = drawn
+    assert after == before
+
+
+def test_figures_are_identical_when_redrawn(tmp_path, drawn, quick_models):
+    again = figures.make_figures(tmp_path, models=quick_models)
+    for a, b in zip(drawn[0], again):
         assert a.read_bytes() == b.read_bytes(), f"{a.name} differs between two runs"
 
 
-def test_figures_follow_the_models(tmp_path, quick_models):
-    other = dict(quick_models)
+def test_figures_follow_the_models(quick_models):
     torch.manual_seed(1)
-    other["fm"] = VelocityField()
-    first = {p.name: p.read_bytes() for p in figures.make_figures(tmp_path / "a", models=quick_models)}
-    second = {p.name: p.read_bytes() for p in figures.make_figures(tmp_path / "b", models=other)}
-    assert first["samples.png"] != second["samples.png"]
-    assert first["velocity_field.png"] != second["velocity_field.png"]
-    assert first["pairs.png"] == second["pairs.png"]          # no model involved
+    untrained = VelocityField()
+    for draw in (figures.samples_figure, figures.field_figure):
+        images = []
+        for model in (quick_models["fm"], untrained):
+            fig = draw(model)
+            images.append(figures.figure_png(fig))
+            plt.close(fig)
+        assert images[0] != images[1], draw.__name__
 
 
 def test_radius_figure_marks_extrapolation(quick_models):
@@ -63,12 +76,6 @@ def test_radius_figure_marks_extrapolation(quick_models):
 def test_missing_models_are_named(tmp_path, quick_models):
     with pytest.raises(ValueError, match="onehot"):
         figures.make_figures(tmp_path, models={"fm": quick_models["fm"], "radius": quick_models["radius"]})
-
-
-def test_plot_style_is_restored_after_drawing(tmp_path, quick_models):
-    before = dict(plt.rcParams)
-    figures.make_figures(tmp_path, models=quick_models)
-    assert dict(plt.rcParams) == before
 
 
 def test_command_line_refuses_unknown_base(tmp_path):
