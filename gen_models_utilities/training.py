@@ -23,6 +23,19 @@ from .loaders import RandomBatches, radius_of
 from .paths import flow_matching_loss
 
 SCHEDULES = ("constant", "cosine")
+TIME_SAMPLINGS = ("uniform", "logit_normal")
+
+
+def sample_times(n: int, how: str = "uniform", generator: torch.Generator | None = None) -> torch.Tensor:
+    """Training times t: (n, 1) in [0, 1].
+
+    'uniform' is the chapter's t ~ U[0, 1]. 'logit_normal' is t = sigmoid(z), z ~ N(0, 1)
+    (Esser et al., 2024): it spends fewer steps near t = 0 and t = 1, where the target is easy
+    (almost pure noise or almost pure data), and more in the middle, where the modes separate.
+    """
+    if how == "uniform":
+        return torch.rand(n, 1, generator=generator)
+    return torch.sigmoid(torch.randn(n, 1, generator=generator))
 
 
 @dataclass
@@ -75,7 +88,8 @@ def _progress_enabled(progress) -> bool:
 
 def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, batch_size: int = 256,
           lr: float = 1e-3, schedule: str = "cosine", labels=None, conditions=None,
-          coupling="independent", condition_dropout: float = 0.0, ema_decay: float | None = None, seed=None,
+          coupling="independent", condition_dropout: float = 0.0, ema_decay: float | None = None,
+          time_sampling: str = "uniform", seed=None,
           generator: torch.Generator | None = None, progress=None,
           device: torch.device | str | None = None) -> TrainingResult:
     """Train ``model`` by flow matching from ``base`` to the points ``data``.
@@ -90,6 +104,8 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
         coupling: 'independent' (the chapter's random pairs), 'ot', 'class_ot' or a callable.
         condition_dropout: probability of replacing a condition by zeros (the "null" condition
             of classifier-free guidance).
+        time_sampling: how t is drawn each step, 'uniform' (the chapter's) or 'logit_normal'
+            (see ``sample_times``).
         ema_decay: if given (e.g. 0.999), keep an exponential moving average of the weights and
             leave the model holding it at the end: a cheap way to smooth out the last steps' noise.
         seed, generator: make the run reproducible without global random state.
@@ -111,6 +127,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
     lr = check_real("lr", lr, low=0.0, low_open=True)
     check_choice("schedule", schedule, SCHEDULES)
+    check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
     condition_dropout = check_real("condition_dropout", condition_dropout, low=0.0, high=1.0)
     if ema_decay is not None:
         ema_decay = check_real("ema_decay", ema_decay, low=0.0, high=1.0)
@@ -127,7 +144,8 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     result = TrainingResult(base=base, recipe={
         "n_steps": n_steps, "batch_size": batch_size, "lr": lr, "schedule": schedule,
         "coupling": coupling if isinstance(coupling, str) else getattr(coupling, "__name__", "custom"),
-        "condition_dropout": condition_dropout, "ema_decay": ema_decay})
+        "condition_dropout": condition_dropout, "ema_decay": ema_decay,
+        "time_sampling": time_sampling})
     parameters = [p for p in model.parameters() if p.requires_grad]
     ema = [p.detach().clone() for p in parameters] if ema_decay is not None else None
 
@@ -145,7 +163,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
         if c is not None and condition_dropout > 0:
             keep = (torch.rand(batch_size, 1, generator=rng) >= condition_dropout).to(device)
             c = c * keep
-        t = torch.rand(batch_size, 1, generator=rng).to(device)
+        t = sample_times(batch_size, time_sampling, rng).to(device)
         loss = flow_matching_loss(model, x0, x1, t, c)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
