@@ -61,6 +61,7 @@ def save_checkpoint(model: nn.Module, path, **metadata) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, 0o644)              # mkstemp makes it private; a checkpoint is shareable
         with os.fdopen(handle, "wb") as file:
             torch.save(payload, file)
             file.flush()
