@@ -39,26 +39,23 @@ def ot_permutation(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     With equal uniform weights the exact transport plan is a permutation matrix, found with
     POT's network-simplex solver ``ot.emd``. Returns int64 (B,).
 
-    The squared distances are computed from differences in float64 (no cancellation, unlike
-    the |a|^2 + |b|^2 - 2ab expansion), and POT's check that the two weight vectors have equal
-    mass is skipped: they are equal by construction, and the check costs time at every step.
+    POT's check that the two weight vectors carry equal mass is skipped: they are equal by
+    construction. The solve itself (about 9 ms of CPU for B = 256 here) is most of the cost.
     """
     import ot
 
-    a = x0.detach().to("cpu", torch.float64)
-    b = x1.detach().to("cpu", torch.float64)
-    cost = (b[:, None, :] - a[None, :, :]).pow(2).sum(dim=2).numpy()   # (B, B): row i is x1[i]
-    weights = np.full(len(cost), 1.0 / len(cost))
+    a = x0.detach().cpu().double().numpy()
+    b = x1.detach().cpu().double().numpy()
+    cost = ot.dist(b, a)                      # (B, B): row i is x1[i], column j is x0[j]
+    n = len(b)
+    weights = np.full(n, 1.0 / n)
     plan = ot.emd(weights, weights, cost, check_marginals=False)
     return torch.from_numpy(plan.argmax(axis=1)).to(x0.device)
 
 
 def minibatch_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Pair the batch by exact optimal transport (squared Euclidean cost), ignoring labels."""
-    _check_batches(x0, x1, labels)
-    if x0.shape[0] ** 2 > MAX_PAIRWISE:
-        raise ValueError(f"x0 has {x0.shape[0]} rows; exact OT pairing needs a B x B cost matrix, "
-                         f"so B must be at most {int(MAX_PAIRWISE ** 0.5)}")
+    _check_batches(x0, x1, labels, max_rows=MAX_OT_ROWS)
     return x0[ot_permutation(x0, x1)]
 
 
