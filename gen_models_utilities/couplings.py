@@ -55,7 +55,10 @@ def ot_permutation(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
 
 def minibatch_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Pair the batch by exact optimal transport (squared Euclidean cost), ignoring labels."""
-    _check_batches(x0, x1, labels, max_rows=MAX_OT_ROWS)
+    _check_batches(x0, x1, labels)
+    if x0.shape[0] ** 2 > MAX_PAIRWISE:
+        raise ValueError(f"x0 has {x0.shape[0]} rows; exact OT pairing needs a B x B cost matrix, "
+                         f"so B must be at most {int(MAX_PAIRWISE ** 0.5)}")
     return x0[ot_permutation(x0, x1)]
 
 
