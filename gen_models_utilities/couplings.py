@@ -10,12 +10,17 @@ import torch
 
 from ._checks import MAX_PAIRWISE, _short, as_points, as_real_tensor, check_choice
 
+MAX_OT_ROWS = int(MAX_PAIRWISE ** 0.5)      # 10000: the B x B cost matrix stays below 800 MB
 
-def _check_batches(x0, x1, labels=None) -> None:
-    """x0, x1: finite real tensors (B, D) of one shape; labels: None, (B,) or (B, C)."""
+
+def _check_batches(x0, x1, labels=None, max_rows: int | None = None) -> None:
+    """x0, x1: finite real tensors (B, D) of one shape, B <= max_rows; labels: None, (B,) or (B, C)."""
     for name, value in (("x0", x0), ("x1", x1)):
         if not isinstance(value, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor of shape (B, D), got {_short(value)}")
+        if max_rows is not None and value.dim() > 0 and value.shape[0] > max_rows:
+            raise ValueError(f"{name} has {value.shape[0]} rows; exact OT pairing needs a B x B cost matrix, "
+                             f"so B must be at most {max_rows}")
         as_points(name, value, dim=value.shape[1] if value.dim() == 2 and value.shape[1] else 2)
     if x0.shape != x1.shape:
         raise ValueError(f"x0 and x1 must have the same shape for pairing, got "
@@ -55,10 +60,7 @@ def ot_permutation(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
 
 def minibatch_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Pair the batch by exact optimal transport (squared Euclidean cost), ignoring labels."""
-    _check_batches(x0, x1, labels)
-    if x0.shape[0] ** 2 > MAX_PAIRWISE:
-        raise ValueError(f"x0 has {x0.shape[0]} rows; exact OT pairing needs a B x B cost matrix, "
-                         f"so B must be at most {int(MAX_PAIRWISE ** 0.5)}")
+    _check_batches(x0, x1, labels, max_rows=MAX_OT_ROWS)
     return x0[ot_permutation(x0, x1)]
 
 
@@ -71,10 +73,7 @@ def class_conditional_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: to
     """
     if labels is None:
         return minibatch_ot_coupling(x0, x1)
-    _check_batches(x0, x1, labels)
-    if x0.shape[0] ** 2 > MAX_PAIRWISE:
-        raise ValueError(f"x0 has {x0.shape[0]} rows; exact OT pairing needs a B x B cost matrix, "
-                         f"so B must be at most {int(MAX_PAIRWISE ** 0.5)}")
+    _check_batches(x0, x1, labels, max_rows=MAX_OT_ROWS)
     labels = as_real_tensor("labels", labels, allow_bool=True).to(x0.device)
     if labels.dtype == torch.bool:
         labels = labels.long()

@@ -17,6 +17,12 @@ def _numpy(name: str, points) -> np.ndarray:
     return as_points(name, points).detach().cpu().double().numpy()
 
 
+def _rows(points) -> int:
+    """Rows of an array or tensor, read from its shape before any check touches the values."""
+    shape = getattr(points, "shape", None)
+    return int(shape[0]) if isinstance(shape, tuple) and len(shape) > 0 else 0
+
+
 def _check_pairwise_size(n: int, m: int) -> None:
     if n * m > MAX_PAIRWISE:
         raise ValueError(f"x has {n} and y has {m} points: the {n} x {m} distance matrix is too large "
@@ -31,8 +37,8 @@ def wasserstein2(x, y) -> float:
     """
     import ot
 
+    _check_pairwise_size(_rows(x), _rows(y))
     a, b = _numpy("x", x), _numpy("y", y)
-    _check_pairwise_size(len(a), len(b))
     cost = ot.dist(a, b)                                   # squared Euclidean
     w_a, w_b = np.full(len(a), 1 / len(a)), np.full(len(b), 1 / len(b))
     return float(np.sqrt(max(ot.emd2(w_a, w_b, cost, numItermax=10_000_000), 0.0)))
@@ -48,8 +54,8 @@ def w2_floor(n_samples: int = 1000, seed: int = 0) -> float:
 
 def mmd(x, y, bandwidths=(0.25, 0.5, 1.0, 2.0)) -> float:
     """Squared maximum mean discrepancy with a sum of Gaussian kernels (biased estimate, >= 0)."""
+    _check_pairwise_size(_rows(x) + _rows(y), _rows(x) + _rows(y))
     a, b = torch.from_numpy(_numpy("x", x)), torch.from_numpy(_numpy("y", y))
-    _check_pairwise_size(len(a) + len(b), len(a) + len(b))
     widths = _bandwidths(bandwidths)
     both = torch.cat([a, b])
     sq = torch.cdist(both, both).pow(2)
