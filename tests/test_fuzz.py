@@ -28,7 +28,7 @@ from gen_models_utilities._checks import MAX_SAMPLES
 
 TALLY: collections.Counter = collections.Counter()      # (function, input kind, outcome) -> count
 pytestmark = pytest.mark.filterwarnings("ignore:batch_size=.*is larger than")
-FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -198,6 +198,29 @@ def is_real(value, low=-math.inf, high=math.inf, low_open=False) -> bool:
     return (value > low if low_open else value >= low) and value <= high
 
 
+def is_labels(drawn: Drawn, n_classes) -> bool:
+    """Whole-number class indices in [0, n_classes) in a real, non-boolean array (any shape)."""
+    if drawn.container == "meta" or drawn.dtype in ("bool", "complex64", "object") or not is_count(n_classes,
+                                                                                                      high=4096):
+        return False
+    values = np.asarray(drawn.value, dtype=float)
+    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values))
+                and (values.size == 0 or (values.min() >= 0 and values.max() < n_classes)))
+
+
+def condition_ok(kind: str, condition) -> bool:
+    """Whether a condition given to generate/solve_ode fits the model kind (one row, broadcast)."""
+    if kind == "fm" or condition is None:
+        return kind == "fm" and condition is None
+    if isinstance(condition, str):
+        return False
+    values = np.asarray(condition.numpy() if isinstance(condition, torch.Tensor) else condition)
+    if values.dtype.kind not in "fiu" or not np.all(np.isfinite(values)) or values.ndim > 2:
+        return False
+    width = 3 if kind == "onehot" else 1
+    return values.size == width and (values.ndim == 0 or values.shape[-1] == width)
+
+
 def is_device(value) -> bool:
     return value is None or (isinstance(value, (str, torch.device)) and str(value) in ("cpu",))
 
@@ -279,20 +302,27 @@ def test_make_loader_and_radius_loader(data, batch_size):
 
 
 @FUZZ
-@given(labels=arrays(shapes=st.one_of(st.tuples(st.just(5)), st.lists(st.integers(0, 5), max_size=2)),
-                     magnitude=4), n_classes=st.one_of(counts, st.integers(4097, 10**12)))
+@given(labels=mostly(arrays(shapes=st.just((5,)), dtypes=("int64",), containers=("numpy", "torch", "list"),
+                            specials=(None,), magnitude=2.9).map(
+                                lambda d: Drawn(np.abs(np.asarray(d.value)), d.shape, d.dtype, "numpy", None)),
+                     arrays(shapes=st.one_of(st.tuples(st.just(5)), st.lists(st.integers(0, 5), max_size=2)),
+                            magnitude=4)),
+       n_classes=mostly(st.integers(3, 40), counts, st.integers(4097, 10**12)))
 def test_onehot_loader_and_one_hot(labels, n_classes):
     points = GOOD[:5]
+    good = is_labels(labels, n_classes)
     try:
         loader = attempt("make_conditional_loader_onehot", ["labels", "n_classes"],
-                         gmu.make_conditional_loader_onehot, points, labels.value, 4, n_classes, seed=0)
+                         gmu.make_conditional_loader_onehot, points, labels.value, 4, n_classes, seed=0,
+                         bad=not (good and labels.shape == (5,)))
     except Refused:
         pass
     else:
         codes = torch.cat([c for _, c in loader])
         assert codes.shape == (5, n_classes) and torch.equal(codes.sum(dim=1), torch.ones(5))
     try:
-        codes = attempt("one_hot", ["labels", "n_classes"], gmu.one_hot, labels.value, n_classes)
+        codes = attempt("one_hot", ["labels", "n_classes"], gmu.one_hot, labels.value, n_classes,
+                        bad=not (good and len(labels.shape) == 1))
     except Refused:
         return
     assert codes.shape[1] == n_classes and torch.equal(codes.sum(dim=1), torch.ones(len(codes)))
@@ -304,10 +334,15 @@ def test_onehot_loader_and_one_hot(labels, n_classes):
                                                                st.tuples(st.integers(0, 6), st.integers(0, 3))))),
        device=devices)
 def test_random_batches(points, batch_size, conditions, device):
+    conditions_ok = conditions is None or (
+        conditions.container != "meta" and conditions.dtype not in ("complex64", "object")
+        and conditions.special is None and len(conditions.shape) in (1, 2)
+        and points.is_points() and conditions.shape[0] == points.shape[0])
+    bad = not (points.is_points() and is_count(batch_size) and is_device(device) and conditions_ok)
     try:
         batches = attempt("RandomBatches", ["data", "batch_size", "conditions", "device"], gmu.RandomBatches,
                           points.value, batch_size, None if conditions is None else conditions.value,
-                          device=device, seed=0)
+                          device=device, seed=0, bad=bad)
     except Refused:
         return
     assert points.is_points() and is_count(batch_size, high=10_000_000) and is_device(device)
@@ -385,10 +420,16 @@ def conditions_for(kind):
                      st.sampled_from(["RK4", "", None, 4])), data=st.data())
 def test_solve_ode(kind, x0, n_steps, method, data):
     condition = data.draw(conditions_for(kind), label="condition")
+    x0_ok = (x0.container == "torch" and x0.dtype not in ("bool", "complex64") and x0.special is None
+             and len(x0.shape) == 2 and x0.shape[0] >= 1 and x0.shape[1] >= 1)
+    if kind != "fm":
+        x0_ok = x0_ok and x0.shape[1] == 2          # conditional models need 2-D points
+    bad = not (x0_ok and is_count(n_steps, high=10**6) and method in ("euler", "midpoint", "heun", "rk4", "dopri5")
+               and condition_ok(kind, condition) and (kind != "fm" or x0.shape[1] == 2))
     try:
         solution = attempt("solve_ode", ["x0", "n_steps", "method", "condition"], gmu.solve_ode, MODELS[kind],
                            x0.value, n_steps=n_steps, method=method, condition=condition,
-                           return_trajectory=True)
+                           return_trajectory=True, bad=bad)
     except Refused:
         return
     assert x0.is_points(tensor_only=True) and is_count(n_steps, high=10**6)
@@ -401,9 +442,11 @@ def test_solve_ode(kind, x0, n_steps, method, data):
        seed=mostly(st.none() | st.integers(0, 3), st.integers(-3, -1), st.just(2**65)), data=st.data())
 def test_generate(kind, n_samples, base, seed, data):
     condition = data.draw(conditions_for(kind), label="condition")
+    bad = not (is_count(n_samples) and base in ("gaussian", "uniform", "logo") and condition_ok(kind, condition)
+               and (seed is None or is_count(seed, 0, 2**64 - 1)))
     try:
         out = attempt("generate", ["n_samples", "base", "condition", "seed"], gmu.generate, MODELS[kind],
-                      n_samples, base=base, n_steps=3, condition=condition, seed=seed)
+                      n_samples, base=base, n_steps=3, condition=condition, seed=seed, bad=bad)
     except Refused:
         return
     assert is_count(n_samples) and out.x.shape == (n_samples, 2) and finite(out.x)
@@ -476,7 +519,8 @@ def test_distances_refuse_huge_clouds_before_allocating(n):
 
 
 @FUZZ
-@given(samples=points_arrays(), std=reals, n_std=reals, n_modes=counts)
+@given(samples=points_arrays(), std=mostly(st.floats(0, 5), reals), n_std=mostly(st.floats(0, 5), reals),
+       n_modes=counts)
 def test_ring_figures(samples, std, n_std, n_modes):
     bad = not (samples.is_points() and is_real(std, 0) and is_real(n_std, 0) and is_count(n_modes, high=4096))
     try:
