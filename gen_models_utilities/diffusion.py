@@ -1,0 +1,214 @@
+"""A DDPM-style denoising diffusion model on the same network, for comparison with flow matching.
+
+Diffusion time s runs from 0 (data) to 1 (noise), the opposite way to the flow's clock t.
+A variance-preserving noise schedule with a linearly growing rate beta(s) gives
+
+    x_s = sqrt(abar(s)) x_data + sqrt(1 - abar(s)) eps,   abar(s) = exp(-int_0^s beta),
+
+and a network eps_theta(x_s, s) is trained to predict the noise eps (mean squared error).
+With 1000 equal steps the schedule is the classic DDPM one (beta from 1e-4 to 0.02 per step).
+
+Two samplers start from standard normal noise at s = 1:
+    ancestral   the DDPM reverse chain, which adds fresh noise at every step (zig-zag paths);
+    PF-ODE      the probability-flow ODE, a deterministic field with the same marginals,
+                written in the flow's clock t = 1 - s so that ``solvers.solve_ode`` integrates it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._checks import as_points, check_positive_int, check_real, make_generator
+from .base_distributions import sample_base
+from .loaders import RandomBatches
+from .models import VelocityField
+from .solvers import ODESolution, solve_ode
+from .training import SCHEDULES, TrainingResult, _progress_enabled
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """Variance-preserving schedule with beta(s) = beta_min + s (beta_max - beta_min), s in [0, 1].
+
+    ``s_min`` is where samplers stop: at s = 0 the probability-flow field divides by zero.
+    """
+
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+    s_min: float = 1e-3
+
+    def __post_init__(self):
+        check_real("beta_min", self.beta_min, low=0.0, low_open=True)
+        check_real("beta_max", self.beta_max, low=self.beta_min)
+        check_real("s_min", self.s_min, low=0.0, high=0.5)
+
+    def beta(self, s: torch.Tensor) -> torch.Tensor:
+        """Noise rate beta(s), same shape as s."""
+        return self.beta_min + s * (self.beta_max - self.beta_min)
+
+    def log_alpha_bar(self, s: torch.Tensor) -> torch.Tensor:
+        """log abar(s) = -int_0^s beta, same shape as s."""
+        return -(self.beta_min * s + 0.5 * (self.beta_max - self.beta_min) * s ** 2)
+
+    def alpha_bar(self, s: torch.Tensor) -> torch.Tensor:
+        """Fraction of the data's variance left at s: 1 at s = 0, about 4e-5 at s = 1."""
+        return torch.exp(self.log_alpha_bar(s))
+
+    def noise_std(self, s: torch.Tensor) -> torch.Tensor:
+        """sigma(s) = sqrt(1 - abar(s)), the standard deviation of the added noise."""
+        return torch.sqrt(-torch.expm1(self.log_alpha_bar(s)))
+
+
+def add_noise(schedule: NoiseSchedule, x_data: torch.Tensor, s: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """The forward process: x_s = sqrt(abar) x_data + sigma eps. x_data, noise (B, 2), s (B, 1)."""
+    return torch.sqrt(schedule.alpha_bar(s)) * x_data + schedule.noise_std(s) * noise
+
+
+def noise_prediction_loss(model: nn.Module, schedule: NoiseSchedule, x_data: torch.Tensor, s: torch.Tensor,
+                          noise: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between eps_theta(x_s, s) and the noise that made x_s."""
+    return nn.functional.mse_loss(model(add_noise(schedule, x_data, s, noise), s), noise)
+
+
+def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int = 256, lr: float = 1e-3,
+                    schedule: str = "cosine", noise_schedule: NoiseSchedule | None = None, seed=None,
+                    progress=None) -> TrainingResult:
+    """Train ``model`` (any ``model(x, s)``, e.g. a VelocityField) to predict the noise.
+
+    Same optimiser and learning-rate ``schedule`` as ``training.train`` (AdamW, 'cosine' or
+    'constant'), batches drawn from memory, s ~ U[0, 1], eps ~ N(0, I).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    n_steps = check_positive_int("n_steps", n_steps)
+    batch_size = check_positive_int("batch_size", batch_size)
+    lr = check_real("lr", lr, low=0.0, low_open=True)
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+    noise_schedule = noise_schedule or NoiseSchedule()
+    rng = make_generator(seed)
+    batches = RandomBatches(as_points("data", data), batch_size, generator=rng)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
+                                    "schedule": schedule, "objective": "noise prediction"})
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_steps, desc="diffusion", disable=not _progress_enabled(progress), mininterval=0.5)
+    model.train()
+    start = time.perf_counter()
+    for step in range(n_steps):
+        if schedule == "cosine":
+            for group in optimizer.param_groups:
+                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / n_steps))
+        x_data, _ = batches.sample()
+        s = torch.rand(batch_size, 1, generator=rng)
+        noise = torch.randn(batch_size, 2, generator=rng)
+        loss = noise_prediction_loss(model, noise_schedule, x_data, s, noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        result.losses.append(loss.item())
+        bar.update(1)
+    result.seconds = time.perf_counter() - start
+    bar.close()
+    model.eval()
+    return result
+
+
+class DiffusionModel(nn.Module):
+    """A noise-prediction network eps_theta(x, s) plus its noise schedule.
+
+    The network is the package's ``VelocityField`` (same width, depth and time embedding as the
+    flow matching model); only what its output means differs. x: (B, 2), s: (B, 1) -> (B, 2).
+    """
+
+    def __init__(self, time_emb_dim: int = 16, hidden_dim: int = 128, beta_min: float = 0.1,
+                 beta_max: float = 20.0):
+        super().__init__()
+        self.network = VelocityField(time_emb_dim, hidden_dim)
+        self.schedule = NoiseSchedule(beta_min, beta_max)
+        self.config = {"time_emb_dim": time_emb_dim, "hidden_dim": hidden_dim,
+                       "beta_min": beta_min, "beta_max": beta_max}
+
+    def forward(self, x: torch.Tensor, s) -> torch.Tensor:
+        """Predicted noise at x: (B, 2) and diffusion time s: (B, 1) (or a float)."""
+        return self.network(x, s)
+
+
+class ProbabilityFlowField(nn.Module):
+    """The probability-flow ODE of a diffusion model as a velocity in the flow's clock t = 1 - s.
+
+    dx/dt = beta(s) / 2 * (x - eps_theta(x, s) / sigma(s)), s = s_min + (1 - t)(1 - s_min),
+    so t = 0 is pure noise and t = 1 is (almost) data. Call as ``field(x, t)``: (B, 2), (B, 1).
+    """
+
+    def __init__(self, diffusion: DiffusionModel):
+        super().__init__()
+        if not isinstance(diffusion, DiffusionModel):
+            raise TypeError(f"diffusion must be a DiffusionModel, got {type(diffusion).__name__}")
+        self.diffusion = diffusion
+
+    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
+        schedule = self.diffusion.schedule
+        t = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1)
+        s = schedule.s_min + (1 - t) * (1 - schedule.s_min)
+        eps = self.diffusion(x, s.expand(x.shape[0], 1))
+        # ds/dt = -(1 - s_min): the chain rule turns the reverse-time ODE into a forward one.
+        return (1 - schedule.s_min) * 0.5 * schedule.beta(s) * (x - eps / schedule.noise_std(s))
+
+
+def diffusion_times(schedule: NoiseSchedule, n_steps: int) -> torch.Tensor:
+    """n_steps + 1 equally spaced diffusion times from 1 down to s_min: (n_steps + 1,)."""
+    return torch.linspace(1.0, schedule.s_min, n_steps + 1)
+
+
+@torch.no_grad()
+def sample_ancestral(model: DiffusionModel, n_samples: int = 1000, n_steps: int = 1000, seed=None,
+                     return_trajectory: bool = False) -> ODESolution:
+    """DDPM's ancestral sampler on ``n_steps`` equal steps from s = 1 to s_min.
+
+    Each step draws x_{s'} from the Gaussian posterior q(x_{s'} | x_s, x_data_hat): the mean
+    removes the predicted noise, and fresh noise with variance (1 - abar_s') / (1 - abar_s) beta
+    is added back. Returns an ``ODESolution`` (it is an SDE, but the fields are the same):
+    x (B, 2), trajectory (n_steps + 1, B, 2) or None, nfe = n_steps.
+    """
+    if not isinstance(model, DiffusionModel):
+        raise TypeError(f"model must be a DiffusionModel, got {type(model).__name__}")
+    n_samples = check_positive_int("n_samples", n_samples)
+    n_steps = check_positive_int("n_steps", n_steps)
+    rng = make_generator(seed)
+    model.eval()
+    schedule = model.schedule
+    times = diffusion_times(schedule, n_steps)
+    x = sample_base("gaussian", n_samples, generator=rng)
+    trajectory = [x] if return_trajectory else None
+    for i in range(n_steps):
+        s, s_next = times[i], times[i + 1]
+        abar, abar_next = schedule.alpha_bar(s), schedule.alpha_bar(s_next)
+        alpha = abar / abar_next                   # what this step keeps of the signal
+        beta = 1 - alpha
+        eps = model(x, s.expand(n_samples, 1))
+        mean = (x - beta / torch.sqrt(1 - abar) * eps) / torch.sqrt(alpha)
+        x = mean
+        if i < n_steps - 1:                        # the last step returns the mean
+            variance = beta * (1 - abar_next) / (1 - abar)
+            x = mean + torch.sqrt(variance) * torch.randn(n_samples, 2, generator=rng)
+        if trajectory is not None:
+            trajectory.append(x)
+    return ODESolution(x, torch.stack(trajectory) if trajectory is not None else None,
+                       1 - times, n_steps)
+
+
+def sample_probability_flow(model: DiffusionModel, n_samples: int = 1000, n_steps: int = 100,
+                            method: str = "euler", seed=None, return_trajectory: bool = False) -> ODESolution:
+    """Deterministic samples: integrate the probability-flow ODE with ``solvers.solve_ode``."""
+    if not isinstance(model, DiffusionModel):
+        raise TypeError(f"model must be a DiffusionModel, got {type(model).__name__}")
+    n_samples = check_positive_int("n_samples", n_samples)
+    x0 = sample_base("gaussian", n_samples, seed=seed)
+    return solve_ode(ProbabilityFlowField(model), x0, n_steps=n_steps, method=method,
+                     return_trajectory=return_trajectory)
