@@ -30,9 +30,12 @@ def plot_results(results: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    _bars(axes[0, 0], ["chapter loop", "package train"],
-          [results["train_steps_per_s_chapter_loop"], results["train_steps_per_s_package"]],
-          "training speed (batch 1000)", "steps per second")
+    labels, values = ["chapter loop\nbatch 1000", "package train\nbatch 1000"], \
+        [results["train_steps_per_s_chapter_loop"], results["train_steps_per_s_package"]]
+    if "train_steps_per_s_package_batch128" in results:
+        labels += ["chapter loop\nbatch 128", "package train\nbatch 128"]
+        values += [results["train_steps_per_s_chapter_loop_batch128"], results["train_steps_per_s_package_batch128"]]
+    _bars(axes[0, 0], labels, values, "training speed, same network", "steps per second")
 
     names = [n for n in ("package", "torchcfm", "flow_matching") if f"time_to_quality_s_{n}" in results]
     _bars(axes[0, 1], names, [results[f"time_to_quality_s_{n}"] for n in names],

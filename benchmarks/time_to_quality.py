@@ -46,7 +46,7 @@ def _peer_turn(race: Race, loop, judge: QualityJudge, check_every: int, cap_s: f
         race.record(judge.judge(loop.model), cap_s)
 
 
-def time_to_quality(judge: QualityJudge, data, cap_s: float = 100.0, ladder=(2000, 4000, 8000, 16000),
+def time_to_quality(judge: QualityJudge, data, cap_s: float = 90.0, ladder=(2000, 4000, 8000, 16000),
                     recipe: dict | None = None, peers=tuple(PEERS), seed: int = 0, check_every=None,
                     log=print):
     """Race the package against the peers to the quality target.

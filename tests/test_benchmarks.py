@@ -20,7 +20,7 @@ from benchmarks.contenders import ChapterLoop, fresh_model  # noqa: E402
 from benchmarks.speed import training_speed  # noqa: E402
 from gen_models_utilities import create_ring_gaussians  # noqa: E402
 
-TINY = run.Budget(judge_samples=200, speed_chunk=3, speed_rounds=1, cap_s=0.5, ladder=(5,),
+TINY = run.Budget(name="quick", judge_samples=200, speed_chunk=3, speed_rounds=1, cap_s=0.5, ladder=(5,),
                   check_every={"torchcfm": 3, "flow_matching": 1}, step_ladder=(1, 2),
                   tolerance_ladder=(3e-1,), reflow_steps=3, reflow_pairs=100, widget_repeats=1, notebooks=False)
 
