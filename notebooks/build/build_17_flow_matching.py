@@ -54,7 +54,7 @@ from gen_models_utilities import (
     create_ring_gaussians, device, flow_matching_loss, format_quality, generate, off_mode_fraction,
     one_hot, path_straightness, plot_conditional_samples_continuous, plot_conditional_samples_discrete,
     plot_loss, plot_pairs, plot_samples, plot_velocity_field, ring_quality, sample_base, set_seed,
-    solve_ode, train, use_book_style, w2_floor)
+    solve_ode, train, use_book_style, w2_floor, wasserstein2)
 from gen_models_utilities import models, widgets
 from gen_models_utilities.animation import animate_particles, animate_velocity_field
 from gen_models_utilities.checkpoints import load_pretrained
@@ -292,7 +292,8 @@ animation runs $t$ from 0 to 1.
 """)
 
 code(r"""
-# NBVAL_IGNORE_OUTPUT: an animation's HTML holds random element ids, so it differs on every run
+# NBVAL_IGNORE_OUTPUT
+# (an animation's HTML holds random element ids, so it differs on every run)
 animate_velocity_field(flow_model, data=data[:500], n_frames=6)
 """)
 
@@ -302,7 +303,8 @@ learned from another base distribution (each base has its own checkpoint).
 """)
 
 code(r"""
-# NBVAL_IGNORE_OUTPUT: a widget's output holds a fresh model id on every run
+# NBVAL_IGNORE_OUTPUT
+# (a widget's output holds a fresh model id on every run)
 fm_models = widgets.PretrainedModels("fm")         # {base: checkpoint}, loaded on first use
 widgets.field_explorer(fm_models, t=0.5, base=BASE)
 """)
@@ -343,7 +345,8 @@ Watch the particles: they leave the base, spread around the ring and settle into
 """)
 
 code(r"""
-# NBVAL_IGNORE_OUTPUT: an animation's HTML holds random element ids, so it differs on every run
+# NBVAL_IGNORE_OUTPUT
+# (an animation's HTML holds random element ids, so it differs on every run)
 animate_particles(trajectory[:, :600], data=data[:500], n_frames=6, title="Euler, 100 steps")
 """)
 
@@ -374,19 +377,18 @@ plt.show()
 
 md(r"""
 The checkpoint's samples cover all eight blobs evenly and few of them fall between blobs;
-the 400-step live model leaves many more stragglers. The targets this project sets for the
-Gaussian-base model are at most 2.5% off every mode and a W2 at most 1.5 times the floor:
+the 300-step live model leaves many more stragglers. The targets this project sets for the
+Gaussian-base model are at most 2.5% off every mode (measured on 4000 samples, since 1000
+samples leave an uncertainty of about half a percentage point) and a W2 at most 1.5 times
+the floor:
 """)
 
 code(r"""
-if BASE == "gaussian":
-    gaussian_quality = quality                 # the samples above
-else:
-    gaussian_samples = generate(fm_models["gaussian"], 1000, base="gaussian", n_steps=100, seed=3).x
-    gaussian_quality = ring_quality(gaussian_samples, reference=reference)
-off, ratio = gaussian_quality["off_mode_fraction"], gaussian_quality["w2"] / floor
-print(f"gaussian base: off every mode {100 * off:.1f}% (target <= 2.5%): {off <= 0.025}")
-print(f"gaussian base: W2 / floor {ratio:.2f} (target <= 1.5): {ratio <= 1.5}")
+gaussian_model = fm_models["gaussian"]
+w2 = quality["w2"] if BASE == "gaussian" else wasserstein2(generate(gaussian_model, 1000, seed=3).x, reference)
+off = off_mode_fraction(generate(gaussian_model, 4000, n_steps=100, seed=6).x)   # more samples, less noise
+print(f"gaussian base: off every mode {100 * off:.1f}% of 4000 samples (target <= 2.5%): {off <= 0.025}")
+print(f"gaussian base: W2 / floor {w2 / floor:.2f} (target <= 1.5): {w2 / floor <= 1.5}")
 """)
 
 md(r"""
@@ -427,7 +429,8 @@ base.
 """)
 
 code(r"""
-# NBVAL_IGNORE_OUTPUT: a widget's output holds a fresh model id on every run
+# NBVAL_IGNORE_OUTPUT
+# (a widget's output holds a fresh model id on every run)
 widgets.sample_explorer(fm_models, base=BASE, n_steps=100, method="euler", data=reference, floor=floor)
 """)
 
@@ -492,7 +495,8 @@ and a **base** below.
 """)
 
 code(r"""
-# NBVAL_IGNORE_OUTPUT: a widget's output holds a fresh model id on every run
+# NBVAL_IGNORE_OUTPUT
+# (a widget's output holds a fresh model id on every run)
 widgets.mode_explorer(onehot_models, mode=0, base=BASE)
 """)
 
@@ -541,7 +545,8 @@ Drag the **radius** slider across and beyond the range.
 """)
 
 code(r"""
-# NBVAL_IGNORE_OUTPUT: a widget's output holds a fresh model id on every run
+# NBVAL_IGNORE_OUTPUT
+# (a widget's output holds a fresh model id on every run)
 widgets.radius_explorer(radius_models, radius=3.0, base=BASE)
 """)
 
