@@ -53,7 +53,8 @@ def print_tally():
         total[kind] += n
         print(f"{function:34s} {kind:5s} {n:5d} {outcomes['result']:6d} {outcomes['ValueError']:6d} "
               f"{outcomes['TypeError']:6d}")
-    print(f"total: {total['bad']} bad inputs, {total['good']} good inputs")
+    print(f"total: {total['bad']} bad inputs, {total['good']} good inputs, {total['any']} judged by the "
+          f"function (its result checked, or its refusal required to name the argument)")
 
 
 class Refused(Exception):
