@@ -127,6 +127,8 @@ def test_write_leaves_no_temporary_files(tmp_path):
     solution = write_solution(tmp_path)
     run([solution])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo_exercises.ipynb", "demo_exercises_student.ipynb"]
+    solution_mode = solution.stat().st_mode & 0o777
+    assert sc.student_path(solution).stat().st_mode & 0o777 == solution_mode   # not mkstemp's 0o600
 
 
 @pytest.mark.parametrize("source, problem", [

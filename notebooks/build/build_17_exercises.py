@@ -265,7 +265,7 @@ seed)`, returning a list with, for each step count, the fraction of `n_samples` 
 one percentage point (0.01) above the fraction at the largest step count.
 """, "exercise-6")
 exercise(6, """
-STEP_COUNTS = [1, 2, 4, 8, 16, 64]
+STEP_COUNTS = [1, 2, 4, 8, 16, 32, 64]
 
 
 @torch.no_grad()
@@ -277,6 +277,7 @@ def off_mode_by_steps(model, step_counts, n_samples, seed):
 
 
 fractions = off_mode_by_steps(fm_model, STEP_COUNTS, 1000, seed=0)
+# FEWEST_STEPS: the first of STEP_COUNTS whose fraction is at most fractions[-1] + 0.01
 ### BEGIN SOLUTION
 FEWEST_STEPS = next(k for k, f in zip(STEP_COUNTS, fractions) if f <= fractions[-1] + 0.01)
 ### END SOLUTION
@@ -312,6 +313,7 @@ $\\mathbb{{E}}[x_1] - x_0$. Complete `loss_floor_at_t0` so that it returns the l
 prediction on many pairs (as a float).
 """, "exercise-7")
 exercise(7, """
+# ANSWER: one letter in quotes, for example ANSWER = "a"
 ### BEGIN SOLUTION
 ANSWER = "c"
 ### END SOLUTION
