@@ -373,8 +373,12 @@ REDRAW_SECONDS: dict[str, float] = {}
 def expect_redraw(page, explorer, before: str, what: str) -> str:
     """Wait for the explorer's picture to change from ``before``; returns the new picture."""
     start = time.monotonic()
-    wait_for(lambda: (lambda now: now if now and now != before else None)(picture(explorer)),
-                     REDRAW_TIMEOUT, f"the picture to redraw after {what}")
+    deadline = start + REDRAW_TIMEOUT
+    while picture(explorer) in ("", before):
+        if time.monotonic() > deadline:
+            shown = explorer.locator(".widget-output").inner_text()
+            pytest.fail(f"no new picture {REDRAW_TIMEOUT} s after {what}; the explorer shows:\n{shown}")
+        time.sleep(0.5)
     REDRAW_SECONDS[what] = time.monotonic() - start
     kernel_idle(page, settle=0.5)
     return picture(explorer)
