@@ -35,9 +35,16 @@ def markdown(results: dict, machine: dict) -> str:
     """The benchmark section as markdown text."""
     lines = [
         f"Measured {machine.get('date', '?')} on {machine.get('cpu', '?')} ({machine.get('cores', '?')} cores, "
-        f"{int(results.get('torch_threads', 0))} torch threads, no GPU), torch {machine.get('torch', '?')}, "
+        f"{int(results.get('torch_threads', 0))} torch thread{'' if results.get('torch_threads') == 1 else 's'}, no GPU), torch {machine.get('torch', '?')}, "
         f"TorchCFM {machine.get('torchcfm', '?')}, flow_matching {machine.get('flow_matching', '?')}; "
-        f"`make bench` took {results.get('benchmark_seconds', float('nan')) / 60:.1f} min.",
+        f"the run took {results.get('benchmark_seconds', float('nan')) / 60:.1f} min.",
+        *([f"Training was timed in CPU seconds of the benchmark process (`--clock cpu`, one torch thread): "
+           f"the machine was shared and busy, and wall time would have counted the waits."]
+          if results.get("cpu_clock") else []),
+        *([f"The package trained with " + ", ".join(f"{key[len('package_recipe_'):]}={results[key]:g}"
+                                                   for key in sorted(results) if key.startswith("package_recipe_"))
+           + " instead of `train`'s defaults."]
+          if any(key.startswith("package_recipe_") for key in results) else []),
         "",
         f"Quality target: at most 2.5% of samples off every mode and W2 to fresh data at most 1.5x the "
         f"data-to-data floor ({results['w2_floor']:.3f} at {int(results.get('quality_samples', 4000))} "
@@ -71,7 +78,12 @@ def markdown(results: dict, machine: dict) -> str:
     for name in ("package", *peers):
         w2 = results.get(f"time_to_quality_{name}_w2")
         off = results.get(f"time_to_quality_{name}_off_mode")
-        lines.append(f"| {name} | {RECIPES[name]} | {_seconds(results, name)} | "
+        recipe = RECIPES[name]
+        if name == "package" and any(key.startswith("package_recipe_") for key in results):
+            recipe = recipe.replace("defaults", "with " + ", ".join(
+                f"{key[len('package_recipe_'):]}={results[key]:g}" for key in sorted(results)
+                if key.startswith("package_recipe_")))
+        lines.append(f"| {name} | {recipe} | {_seconds(results, name)} | "
                      f"{int(results[f'time_to_quality_{name}_steps'])} | "
                      f"{'-' if w2 is None else f'{w2:.3f}'} | {'-' if off is None else f'{100 * off:.1f}%'} |")
     couplings = [c for c in ("independent", "ot", "reflow")
