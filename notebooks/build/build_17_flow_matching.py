@@ -59,7 +59,7 @@ from gen_models_utilities import models, widgets
 from gen_models_utilities.animation import animate_particles, animate_velocity_field
 from gen_models_utilities.checkpoints import load_pretrained
 from gen_models_utilities.metrics import distance_to_nearest_mode
-from gen_models_utilities.recipes import pretrained_name
+from gen_models_utilities.recipes import RECIPES, pretrained_name
 
 torch.set_num_threads(1)   # these networks are tiny: one thread is fastest and gives the same numbers everywhere
 set_seed(0)
@@ -131,6 +131,7 @@ fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
 for ax, base in zip(axes, BASE_NAMES):
     x0 = sample_base(base, 600, seed=1)                           # (600, 2) base points
     plot_pairs(x0, data[:600], n_lines=12, ax=ax, title=f"{base} base")
+fig.tight_layout()
 plt.show()
 """)
 
@@ -234,14 +235,20 @@ print(f"by hand: {by_hand:.4f}   package: {flow_matching_loss(model, x0, x1, t).
 md(r"""
 `training.train` repeats this step. It draws batches from memory instead of through a
 `DataLoader` (several times faster on a CPU), draws a fresh base batch every step from the
-base you name, and lowers the learning rate along a cosine. A short run, live, so we can watch
-the loss:
+base you name, and can lower the learning rate along a cosine. It can also draw $t$ from a
+logit-normal distribution instead of uniformly, which spends more steps in the middle of the
+path, where the blobs separate and the velocity is hardest to predict; the loss is the same.
+The shipped checkpoints (below) were trained with such a *recipe*. Here is a short live run
+with the same recipe, only far fewer steps, so we can watch the loss:
 """)
 
 code(r"""
+recipe = RECIPES[pretrained_name("fm", BASE)]          # how the shipped checkpoint was trained
+settings = {key: recipe[key] for key in ("batch_size", "lr", "schedule", "time_sampling")}
+print(f"recipe: {settings}, {recipe['n_steps']} steps; here 200 steps")
 set_seed(0)
 live_model = VelocityField()
-result = train(live_model, data, base=BASE, n_steps=300, batch_size=256, lr=2e-3, seed=0)
+result = train(live_model, data, base=BASE, n_steps=200, seed=0, **settings)
 print(f"{len(result.losses)} steps, mean loss over the last 50: {np.mean(result.losses[-50:]):.2f}")
 plot_loss(result.losses, title=f"flow matching loss, {BASE} base")
 plt.show()
@@ -262,13 +269,13 @@ x0, x1, t = sample_base(BASE, 8192, seed=4), torch.as_tensor(create_ring_gaussia
 with torch.no_grad():
     for name, net in [("live model", live_model), ("checkpoint", flow_model)]:
         print(f"{name}: loss on 8192 fresh pairs {flow_matching_loss(net, x0, x1, t).item():.2f}")
-print(f"checkpoint {metadata['recipe_name']!r} was trained with {metadata['recipe']}")
+print(f"checkpoint {metadata['recipe_name']!r}: {metadata['steps']} steps of the same recipe")
 """)
 
 md(r"""
-The rest of the notebook uses that **checkpoint**: the same architecture, trained by the
-same `train` function for many more steps (the recipe printed above) by `make checkpoints`;
-`gen_models_utilities/recipes.py` lists every recipe. Loading it takes a fraction of a
+The rest of the notebook uses that **checkpoint**: the same architecture and the same recipe
+as the live run, trained for many more steps by `make checkpoints`
+(`gen_models_utilities/recipes.py` lists every recipe). Loading it takes a fraction of a
 second, which keeps the notebook quick and lets the widgets redraw without retraining.
 `widgets.PretrainedModels("fm")` holds the checkpoints for all three bases and loads each
 one the first time a widget asks for it.
@@ -283,6 +290,7 @@ base_points = sample_base(BASE, 600, seed=1)
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
 for ax, t in zip(axes, (0.0, 0.5, 1.0)):
     plot_velocity_field(flow_model, t, ax=ax, data=data[:600], base=base_points)
+fig.tight_layout()
 plt.show()
 """)
 
@@ -377,7 +385,7 @@ plt.show()
 
 md(r"""
 The checkpoint's samples cover all eight blobs evenly and few of them fall between blobs;
-the 300-step live model leaves many more stragglers. The targets this project sets for the
+the 200-step live model leaves many more stragglers. The targets this project sets for the
 Gaussian-base model are at most 2.5% off every mode (measured on 4000 samples, since 1000
 samples leave an uncertainty of about half a percentage point) and a W2 at most 1.5 times
 the floor:
@@ -414,6 +422,7 @@ fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
 for ax, (method, n_steps) in zip(axes, [("euler", 8), ("rk4", 2)]):
     plot_samples(solve_ode(flow_model, x0, n_steps=n_steps, method=method).x, data=reference, ax=ax,
                  title=f"{method}, {n_steps} steps = 8 evaluations")
+fig.tight_layout()
 plt.show()
 """)
 
