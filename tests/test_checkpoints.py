@@ -208,16 +208,16 @@ def test_random_bytes_are_refused_as_checkpoint_errors(tmp_path, data, zipped):
 
 @pytest.mark.slow
 def test_short_fm_gaussian_recipe_still_reaches_its_quality():
-    """1500 of the recipe's 12000 steps (about a minute on one loaded core).
+    """1500 of the recipe's steps (8000 at the time of writing; about 1.5 minutes on one loaded core).
 
     The shipped model must reach off-mode fraction <= 0.025; this short run is held to <= 0.08
-    (measured 0.059). W2 saturates early, so it keeps the shipped bound: <= 1.5x the floor of the
-    same comparison (measured 0.365 against a floor of 0.384).
+    (measured 0.031). W2 saturates early, so it keeps the shipped bound: <= 1.5x the floor of the
+    same comparison (measured 0.392 against a floor of 0.384).
     """
     model, metadata = train_recipe("fm_gaussian", n_steps=1500)
     quality = metadata["quality"]
     assert metadata["steps"] == 1500 and metadata["recipe"]["base"] == "gaussian"
-    # The loss keeps a floor well above 0 (about 2.84 for the full 12000-step recipe).
+    # The loss keeps a floor well above 0 (2.7 to 2.85 measured for short and full runs).
     assert np.isfinite(metadata["final_loss"]) and metadata["final_loss"] < 3.0
     assert quality == measure_quality(model, "gaussian")                # the stored figures are reproducible
     assert quality["off_mode_fraction"] <= 0.08, quality
@@ -260,7 +260,7 @@ def test_shipped_fm_gaussian_meets_its_targets():
     model, metadata = load_pretrained("fm_gaussian")
     samples = gen_models_utilities.generate(model, 1000, n_steps=100, seed=7).x
     fresh = ring_quality(samples, create_ring_gaussians(1000, seed=8)[0])
-    floor = w2_floor(1000, seed=9)                                 # two data sets of 1000, like the samples
+    floor = float(np.mean([w2_floor(1000, seed=s) for s in (9, 11, 13)]))   # data vs data, 1000 each
     assert fresh["off_mode_fraction"] <= 0.025, fresh
     assert fresh["w2"] <= 1.5 * floor, (fresh["w2"], floor)
     assert metadata["quality"]["off_mode_fraction"] <= 0.025
