@@ -244,3 +244,32 @@ def test_explorer_displays_as_its_widget(fm_models):
     explorer = widgets.field_explorer(fm_models)
     assert isinstance(explorer.widget, ipywidgets.VBox)
     assert explorer.output in explorer.widget.children
+
+
+# ---------------------------------------------------------------- shipped checkpoints, lazily
+
+def test_pretrained_models_lists_every_base_without_loading(monkeypatch, tmp_path):
+    from gen_models_utilities import checkpoints
+
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)      # nothing built here
+    models = widgets.PretrainedModels("fm")
+    assert list(models) == ["gaussian", "uniform", "ethz_logo"] and len(models) == 3
+    with pytest.raises(FileNotFoundError, match="fm_uniform"):
+        models["uniform"]
+    with pytest.raises(KeyError):
+        models["moon"]
+    with pytest.raises(ValueError, match="kind"):
+        widgets.PretrainedModels("gan")
+
+
+def test_missing_checkpoint_shows_a_message(monkeypatch, tmp_path, fm_models):
+    from gen_models_utilities import checkpoints
+
+    checkpoints.save_checkpoint(fm_models["gaussian"], tmp_path / "fm_gaussian.pt")
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)      # only the Gaussian one
+    explorer = widgets.field_explorer(widgets.PretrainedModels("fm"), t=0.5)
+    assert explorer.last_error is None and explorer.last_png is not None
+    explorer.controls["base"].value = "uniform"
+    png, text = _shown(explorer)
+    assert "fm_uniform" in text and "make checkpoints" in text and "Traceback" not in text
+    assert png == explorer.last_png
