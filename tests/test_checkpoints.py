@@ -253,6 +253,7 @@ def test_shipped_checkpoint_quality_matches_a_fresh_measurement(name):
         assert fresh[key] == pytest.approx(stored, rel=0.03, abs=0.005), (key, fresh[key], stored)
 
 
+@pytest.mark.slow
 def test_shipped_fm_gaussian_meets_its_targets():
     """The shipped unconditional model: off-mode fraction <= 0.025 and W2 <= 1.5x the data floor."""
     if "fm_gaussian" not in SHIPPED:
