@@ -177,6 +177,7 @@ def test_explorer_survives_random_use(name, models_by_kind, capsys):
     assert growth < MAX_RSS_GROWTH_MB, f"memory grew by {growth:.1f} MB over {N_CHANGES} changes"
 
 
+@pytest.mark.slow
 def test_sample_redraw_latency(models_by_kind, capsys):
     """The median time of one uncached sample redraw at 100 steps, with the chapter's settings."""
     explorer = build("sample_explorer", models_by_kind)
