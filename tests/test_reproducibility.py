@@ -153,6 +153,7 @@ print(json.dumps({"modules": names, "rng_same": states == after,
 """
 
 
+@pytest.mark.slow
 def test_importing_the_package_seeds_nothing_and_styles_nothing():
     """In a fresh interpreter, importing every module leaves RNG states and rcParams as they were."""
     done = subprocess.run([sys.executable, "-c", IMPORT_CHECK], capture_output=True, text=True, timeout=300,
