@@ -292,9 +292,9 @@ def problems_on_page(page) -> list[str]:
             problems.append(f"stderr output: {text[:300]}")
     plain = page.locator('.jp-Notebook .jp-RenderedText[data-mime-type="text/plain"]').all_inner_texts()
     for text in plain:
-        for marker in WIDGET_REPRS:
-            if marker in text:
-                problems.append(f"a widget shown as text ({marker!r}): {text[:200]}")
+        markers = [marker for marker in WIDGET_REPRS if marker in text]
+        if markers:
+            problems.append(f"a widget shown as text ({markers[0]!r}): {text[:200]}")
     body = page.locator(".jp-Notebook").inner_text()
     for marker in ("Error displaying widget", "Error rendering output", "model not found"):
         if marker in body:
