@@ -330,7 +330,7 @@ def loss_floor_at_t0(n_pairs=100_000, seed=0):
 """, "checks.check_loss_floor(ANSWER, loss_floor_at_t0())")
 md("""
 The trained model meets this floor. Its loss, measured at fixed times with your `fm_loss`, is
-largest at $t = 0$, where it matches the number above, and shrinks as $x_t$ gets closer to the
+largest at $t = 0$, where it sits just above the floor you computed, and shrinks as $x_t$ gets closer to the
 data and gives more away about $x_1$. It never reaches zero.
 """)
 code("""
