@@ -2,10 +2,18 @@
 import os
 
 os.environ.setdefault("GEN_MODELS_PROGRESS", "0")
-os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib  # noqa: E402
+
+# Not MPLBACKEND: nbval's kernels would inherit the variable and show no inline plots.
+matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+# The tests train and sample tiny models: one thread is faster for them and is not disturbed by
+# whatever else runs on the machine. (Notebooks run in their own kernels, with the default.)
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

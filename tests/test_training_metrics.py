@@ -78,7 +78,8 @@ def test_wasserstein2_on_known_shifts():
 def test_mmd_separates_distributions():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(400, 2)), rng.normal(size=(400, 2))
-    assert mmd(a, b) < 0.01 < mmd(a, b + 2)
+    same, shifted = mmd(a, b), mmd(a, b + 2)
+    assert shifted > 0.5 and same < 0.05 * shifted
 
 
 def test_ring_figures_on_data_and_on_garbage():
