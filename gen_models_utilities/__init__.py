@@ -7,6 +7,7 @@ import torch
 
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+from .checkpoints import CheckpointError, load_checkpoint, load_pretrained, save_checkpoint  # noqa: E402
 from .base_distributions import BASE_NAMES, canonical_base_name, sample_base  # noqa: E402
 from .couplings import (class_conditional_ot_coupling, get_coupling, independent_coupling,  # noqa: E402
                         minibatch_ot_coupling)
@@ -20,6 +21,7 @@ from .models import ConditionalVelocityField, ConditionalVelocityFieldRadius, Ve
 from .paths import PathSample, conditional_velocity, flow_matching_loss, interpolate, sample_path  # noqa: E402
 from .plotting import (plot_conditional_samples_continuous, plot_conditional_samples_discrete,  # noqa: E402
                        plot_loss, plot_pairs, plot_samples, plot_trajectories, plot_velocity_field)
+from .reflow import ReflowPairs, reflow_pairs, train_on_pairs  # noqa: E402
 from .seeding import set_seed  # noqa: E402
 from .solvers import euler_step, generate, heun_step, midpoint_step, rk4_step, solve_ode  # noqa: E402
 from .style import use_book_style  # noqa: E402
