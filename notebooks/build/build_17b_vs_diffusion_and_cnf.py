@@ -124,7 +124,8 @@ def fit(name, model, seed):
                          progress=False, **RECIPE)
 """)
 code("""
-# NBVAL_IGNORE_OUTPUT: prints wall-clock seconds
+# NBVAL_IGNORE_OUTPUT
+# (output not compared) prints wall-clock seconds
 models, runs, trackers = {}, {}, {}
 for name in STEPS:
     models[name] = make(name, seed=0)
@@ -154,7 +155,8 @@ Two more seeds per model, same data, same budget. The spread of the final qualit
 a result depends on luck. Final quality is measured on 1000 samples with a 25-step RK4 solve.
 """)
 code("""
-# NBVAL_IGNORE_OUTPUT: prints wall-clock seconds
+# NBVAL_IGNORE_OUTPUT
+# (output not compared) prints wall-clock seconds
 seconds_per_step = {name: [(runs[name].seconds - trackers[name].seconds) / STEPS[name]] for name in STEPS}
 final_w2 = {name: [wasserstein2(draw(name, models[name], 1000, 25), reference)] for name in STEPS}
 for seed in (1, 2):
@@ -206,7 +208,8 @@ for name in samplers:
     print(f"{name:28s} " + ("does not reach the target" if nfe is None else f"reaches the target with NFE {nfe}"))
 """)
 code("""
-# NBVAL_IGNORE_OUTPUT: prints wall-clock milliseconds
+# NBVAL_IGNORE_OUTPUT
+# (output not compared) prints wall-clock milliseconds
 for name in samplers:
     steps = comparison.fewest_steps_reaching(sweeps[name], TARGET_W2)
     if steps is not None:
@@ -242,11 +245,22 @@ The ancestral paths wander: every step adds fresh noise, so a path is dozens of 
 the distance it covers (straightness 0.03; 1 means a straight line). Here the measurement
 contradicts the chapter's picture, though: the **probability-flow ODE of the same diffusion
 model is as straight as flow matching's paths** (straighter, by this number). What sets the two
-apart is speed, not shape: the diffusion ODE creeps for most of its time and moves fast at the
-end, near the data, where its field divides by a vanishing noise level, so a coarse Euler step
-misses more there. The sweep above shows the cost: flow matching reaches the target with fewer
-Euler steps than the probability-flow ODE. (The CNF's straightness of 1.00 only says that after 20
-steps its field is still nearly linear.)
+apart is speed, not shape. The next cell splits each path into five equal stretches of time and
+prints the share of the distance travelled in each.
+""")
+
+code("""
+for name in ("diffusion, probability flow", "flow matching"):
+    steps = (paths[name][1:] - paths[name][:-1]).norm(dim=2).mean(dim=1)        # (100,) mean step length
+    shares = (steps.reshape(5, 20).sum(dim=1) / steps.sum()).tolist()
+    print(f"{name:28s} share of the distance per fifth of the time: " + ", ".join(f"{x:.2f}" for x in shares))
+""")
+md("""
+The diffusion ODE creeps through the first part of its time and then covers most of the
+distance in a short stretch, so equal Euler steps are wasted early and too coarse later. Flow
+matching moves at a more even pace, which is what a fixed-step solver likes; the sweep above
+shows the result: fewer Euler steps for the same quality. (The CNF's straightness of 1.00 only
+says that after 20 steps of training its field is still nearly linear.)
 """)
 
 md("""
@@ -285,7 +299,8 @@ print(comparison.format_table(table, ["dynamics", "training", "steps to W2 targe
                                       "straightness", "final W2 over 3 seeds"]))
 """)
 code("""
-# NBVAL_IGNORE_OUTPUT: wall-clock times depend on the machine and its load
+# NBVAL_IGNORE_OUTPUT
+# (output not compared) wall-clock times depend on the machine and its load
 def seconds_to_target(name):
     step = comparison.first_step_reaching(trackers[name].history, TARGET_W2)
     return "not reached" if step is None else f"{step * np.mean(seconds_per_step[name]):.1f} s"
@@ -328,7 +343,8 @@ code("""
 print(inspect.getsource(guidance.GuidedVelocity.forward))
 """)
 code("""
-# NBVAL_IGNORE_OUTPUT: prints wall-clock seconds
+# NBVAL_IGNORE_OUTPUT
+# (output not compared) prints wall-clock seconds
 points, labels = create_ring_gaussians(8000, seed=0)
 torch.manual_seed(0)
 guided_model = ConditionalVelocityField(n_classes=8)
@@ -369,7 +385,8 @@ to add before it overshoots; on images, where the conditional model is blurrier,
 lies at larger w. Try it with the slider (w from 0 to 8):
 """)
 code("""
-# NBVAL_IGNORE_OUTPUT: a widget's output depends on the front end
+# NBVAL_IGNORE_OUTPUT
+# (output not compared) a widget's output depends on the front end
 panel, redraw = guidance.guidance_widget(guided_model, label=3, data=reference)
 panel
 """)
