@@ -52,9 +52,13 @@ test: setup browser-deps
 test-fast: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests -m "not slow and not browser"
 
+# The peer libraries, without their dependencies: their own requirements would pull another
+# torch (a CUDA build) and torchvision; what they import (torch, numpy, POT, torchdiffeq) is here.
+BENCH_PEERS := torchcfm==1.0.7 flow-matching==1.0.10
+
 bench: setup
-	$(BIN)/python -m pip install --quiet -e ".[bench]"
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m pip install --quiet --no-deps $(BENCH_PEERS)
+	$(BIN)/python -m benchmarks.run $(ARGS)
 
 figures: setup
 	$(BIN)/python -m gen_models_utilities.figures figures

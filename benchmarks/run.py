@@ -217,8 +217,10 @@ def main(argv=None) -> None:
                         help="time training with wall time (default) or this process's CPU time "
                              "(for a busy shared machine; use with --threads 1)")
     parser.add_argument("--no-notebooks", action="store_true", help="skip timing the notebooks")
-    parser.add_argument("--lr", type=float, help="learning rate for training.train (default: its own)")
-    parser.add_argument("--batch-size", type=int, help="batch size for training.train (default: its own)")
+    parser.add_argument("--lr", type=float, help="learning rate for training.train "
+                                                 "(default: the shipped fm_gaussian recipe's)")
+    parser.add_argument("--batch-size", type=int, help="batch size for training.train "
+                                                       "(default: the shipped fm_gaussian recipe's)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("GEN_MODELS_PROGRESS", "0")
@@ -233,14 +235,19 @@ def main(argv=None) -> None:
     budget = QUICK if args.quick else FULL
     if args.no_notebooks:
         budget = Budget(**{**budget.__dict__, "notebooks": False})
-    recipe = {key: value for key, value in (("lr", args.lr), ("batch_size", args.batch_size)) if value}
+    from gen_models_utilities.recipes import RECIPES
+
+    # The package trains with the recipe of its shipped checkpoint (all but the step count).
+    shipped = RECIPES["fm_gaussian"]
+    recipe = {key: shipped[key] for key in ("batch_size", "lr", "schedule", "time_sampling")}
+    recipe.update({key: value for key, value in (("lr", args.lr), ("batch_size", args.batch_size)) if value})
     folder = Path(tempfile.gettempdir()) / "gen_models_bench_quick"
     out = args.out or (folder / "results.json" if args.quick else RESULTS)
     figure = args.figure or (folder / "benchmarks.png" if args.quick else FIGURE)
 
-    results = run_all(budget, recipe=recipe or None)
-    if recipe:
-        results.update({f"package_recipe_{key}": value for key, value in recipe.items()})
+    results = run_all(budget, recipe=recipe)
+    results.update({f"package_recipe_{key}": value for key, value in recipe.items()
+                    if isinstance(value, (int, float))})
     write_results(results, out)
     from .plot import plot_results
 

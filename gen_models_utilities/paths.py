@@ -87,6 +87,14 @@ def flow_matching_loss(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t: 
     """Mean squared error between v_theta(x_t, t[, c]) and the per-pair target x1 - x0."""
     if not callable(model):
         raise TypeError(f"model must be callable as model(x, t[, condition]), got {_short(model)}")
-    x_t = interpolate(x0, x1, t)
+    _check_pair(x0, x1)
+    t = _check_time(t, x0)
+    return unchecked_flow_matching_loss(model, x0, x1, t, condition)
+
+
+def unchecked_flow_matching_loss(model, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor,
+                                 condition: torch.Tensor | None = None) -> torch.Tensor:
+    """``flow_matching_loss`` without argument checks, for training loops that built the batch."""
+    x_t = (1 - t) * x0 + t * x1
     prediction = model(x_t, t) if condition is None else model(x_t, t, condition)
-    return nn.functional.mse_loss(prediction, conditional_velocity(x0, x1))
+    return nn.functional.mse_loss(prediction, x1 - x0)

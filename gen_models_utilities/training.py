@@ -18,9 +18,9 @@ from torch import nn
 from ._checks import (MAX_SAMPLES, MAX_TRAIN_STEPS, as_conditions, as_labels, as_points, check_choice,
                       check_device, check_positive_int, check_real, make_generator)
 from .base_distributions import canonical_base_name, sample_base
-from .couplings import get_coupling
+from .couplings import get_coupling, independent_coupling
 from .loaders import RandomBatches, radius_of
-from .paths import flow_matching_loss
+from .paths import unchecked_flow_matching_loss
 
 SCHEDULES = ("constant", "cosine")
 TIME_SAMPLINGS = ("uniform", "logit_normal")
@@ -140,7 +140,8 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     device = check_device("device", device) or next(model.parameters()).device
     model.to(device).train()
     batches = RandomBatches(points, batch_size, cond, generator=rng, device=device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    # fused: one kernel updates every tensor (the per-tensor loop costs a third of a small step).
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
     result = TrainingResult(base=base, recipe={
         "n_steps": n_steps, "batch_size": batch_size, "lr": lr, "schedule": schedule,
         "coupling": coupling if isinstance(coupling, str) else getattr(coupling, "__name__", "custom"),
@@ -159,12 +160,13 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / n_steps))
         x1, c = batches.sample()
         x0 = sample_base(base, batch_size, generator=rng).to(device)
-        x0 = pair(x0, x1, c)
+        if pair is not independent_coupling:       # random pairs need no work: x0 as drawn
+            x0 = pair(x0, x1, c)
         if c is not None and condition_dropout > 0:
             keep = (torch.rand(batch_size, 1, generator=rng) >= condition_dropout).to(device)
             c = c * keep
         t = sample_times(batch_size, time_sampling, rng).to(device)
-        loss = flow_matching_loss(model, x0, x1, t, c)
+        loss = unchecked_flow_matching_loss(model, x0, x1, t, c)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
