@@ -224,9 +224,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("GEN_MODELS_PROGRESS", "0")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
     import torch
 
+    matplotlib.use("Agg")        # not MPLBACKEND: the notebooks timed here must draw inline
     if args.threads:
         torch.set_num_threads(args.threads)
     from .clock import use_clock
