@@ -45,17 +45,20 @@ def _array(name: str, points) -> np.ndarray:
     return as_points(name, points).detach().cpu().numpy()
 
 
+def _dots(ax, points: np.ndarray, size: float, color, alpha: float, label: str) -> None:
+    """Same-size dots, drawn as one marker path: several times faster to render than scatter."""
+    ax.plot(points[:, 0], points[:, 1], linestyle="none", marker="o", markersize=size, markeredgewidth=0,
+            color=color, alpha=alpha, label=label)
+
+
 def plot_samples(samples, data=None, ax=None, title: str | None = None, base=None, color: str = "tab:red"):
     """Generated samples (N, 2) over the data (grey) and, optionally, base samples (light)."""
     fig, ax = new_axes(ax)
     if base is not None:
-        b = _array("base", base)
-        ax.scatter(b[:, 0], b[:, 1], s=3, color="lightsteelblue", alpha=0.4, label="base $p_0$")
+        _dots(ax, _array("base", base), 1.8, "lightsteelblue", 0.4, "base $p_0$")
     if data is not None:
-        d = _array("data", data)
-        ax.scatter(d[:, 0], d[:, 1], s=3, color="0.6", alpha=0.4, label="data $p_1$")
-    s = _array("samples", samples)
-    ax.scatter(s[:, 0], s[:, 1], s=4, color=color, alpha=0.7, label="generated")
+        _dots(ax, _array("data", data), 1.8, "0.6", 0.4, "data $p_1$")
+    _dots(ax, _array("samples", samples), 2.0, color, 0.7, "generated")
     square_axes(ax, title)
     ax.legend(loc="upper right", fontsize="small", markerscale=3)
     return fig
