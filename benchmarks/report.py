@@ -54,14 +54,14 @@ def markdown(results: dict, machine: dict) -> str:
         "|---|---|---|---|",
         f"| training speed, batch 1000 | package {results['train_steps_per_s_package']:.0f} steps/s vs the chapter's "
         f"DataLoader loop {results['train_steps_per_s_chapter_loop']:.0f} steps/s "
-        f"({results['train_speedup_vs_chapter_loop']:.1f}x) | >= 2x | "
+        f"({results['train_speedup_vs_chapter_loop']:.2f}x) | >= 2x | "
         f"{_mark(results['target_train_speedup_2x_met'])} |",
     ]
     if "train_speedup_vs_chapter_loop_batch128" in results:
         lines.append(f"| training speed, batch 128 (the chapter's conditional loops) | package "
                      f"{results['train_steps_per_s_package_batch128']:.0f} vs chapter loop "
                      f"{results['train_steps_per_s_chapter_loop_batch128']:.0f} steps/s "
-                     f"({results['train_speedup_vs_chapter_loop_batch128']:.1f}x) | - | - |")
+                     f"({results['train_speedup_vs_chapter_loop_batch128']:.2f}x) | - | - |")
     peers = [name for name in ("torchcfm", "flow_matching") if f"time_to_quality_s_{name}" in results]
     lines.append(
         f"| time to the quality target | package {_seconds(results, 'package')}; "

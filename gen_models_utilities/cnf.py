@@ -10,7 +10,6 @@ Sampling is an ODE solve from the base, exactly as for flow matching (``solvers.
 """
 from __future__ import annotations
 
-import math
 import time
 
 import torch
@@ -21,7 +20,7 @@ from .base_distributions import canonical_base_name
 from .likelihood import AugmentedField, base_log_density
 from .loaders import RandomBatches
 from .solvers import rk4_step
-from .training import SCHEDULES, TrainingResult, _progress_enabled
+from .training import SCHEDULES, TrainingResult, _progress_enabled, set_learning_rate
 
 
 def cnf_log_likelihood(model: nn.Module, x1: torch.Tensor, base: str = "gaussian", ode_steps: int = 6) -> torch.Tensor:
@@ -65,9 +64,7 @@ def train_cnf(model: nn.Module, data, base: str = "gaussian", n_steps: int = 200
     model.train()
     start = time.perf_counter()
     for step in range(n_steps):
-        if schedule == "cosine":
-            for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / n_steps))
+        set_learning_rate(optimizer, lr, schedule, step, n_steps)
         x1, _ = batches.sample()
         loss = -cnf_log_likelihood(model, x1, base, ode_steps).mean()
         optimizer.zero_grad(set_to_none=True)

@@ -15,7 +15,6 @@ Two samplers start from standard normal noise at s = 1:
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ from .base_distributions import sample_base
 from .loaders import RandomBatches
 from .models import VelocityField
 from .solvers import ODESolution, solve_ode
-from .training import SCHEDULES, TrainingResult, _progress_enabled
+from .training import SCHEDULES, TrainingResult, _progress_enabled, set_learning_rate
 
 
 @dataclass(frozen=True)
@@ -101,9 +100,7 @@ def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int
     model.train()
     start = time.perf_counter()
     for step in range(n_steps):
-        if schedule == "cosine":
-            for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / n_steps))
+        set_learning_rate(optimizer, lr, schedule, step, n_steps)
         x_data, _ = batches.sample()
         s = torch.rand(batch_size, 1, generator=rng)
         noise = torch.randn(batch_size, 2, generator=rng)

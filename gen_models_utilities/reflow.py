@@ -10,7 +10,6 @@ single Euler step lands near where the whole ODE solve would have.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from .base_distributions import canonical_base_name, sample_base
 from .loaders import RandomBatches
 from .paths import flow_matching_loss
 from .solvers import METHODS, solve_ode
-from .training import SCHEDULES, TrainingResult
+from .training import SCHEDULES, TrainingResult, set_learning_rate
 
 
 @dataclass
@@ -100,9 +99,7 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     model.train()
     start = time.perf_counter()
     for step in range(n_steps):
-        if schedule == "cosine":
-            for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / n_steps))
+        set_learning_rate(optimizer, lr, schedule, step, n_steps)
         x1_batch, extra = batches.sample()
         x0_batch, condition = extra[:, :2], (extra[:, 2:] if width else None)
         t = torch.rand(batch_size, 1, generator=rng).to(device)

@@ -26,6 +26,13 @@ SCHEDULES = ("constant", "cosine")
 TIME_SAMPLINGS = ("uniform", "logit_normal")
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float, schedule: str, step: int, n_steps: int) -> None:
+    """Set the rate of ``step`` of ``n_steps``: ``lr`` ('constant') or cosine-decayed to 0 ('cosine')."""
+    if schedule == "cosine":
+        for group in optimizer.param_groups:
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / n_steps))
+
+
 def sample_times(n: int, how: str = "uniform", generator: torch.Generator | None = None) -> torch.Tensor:
     """Training times t: (n, 1) in [0, 1].
 
@@ -155,9 +162,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     bar = tqdm(total=n_steps, desc="training", disable=not _progress_enabled(progress), mininterval=0.5)
     start = time.perf_counter()
     for step in range(n_steps):
-        if schedule == "cosine":
-            for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / n_steps))
+        set_learning_rate(optimizer, lr, schedule, step, n_steps)
         x1, c = batches.sample()
         x0 = sample_base(base, batch_size, generator=rng).to(device)
         if pair is not independent_coupling:       # random pairs need no work: x0 as drawn

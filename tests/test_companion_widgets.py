@@ -7,13 +7,6 @@ from gen_models_utilities import ConditionalVelocityField, ConditionalVelocityFi
 from gen_models_utilities.companion_widgets import draw_few_step_sampler, few_step_explorer, steps_for_budget
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run fastest, and alike on every machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -37,15 +37,6 @@ def quietly(source: str, namespace: dict) -> str:
     return out.getvalue()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a loaded two-core machine more threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def notebooks():
     solution = nbformat.read(SOLUTION, as_version=4)

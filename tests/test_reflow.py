@@ -7,13 +7,6 @@ from gen_models_utilities.reflow import ReflowPairs, reflow_pairs, train_on_pair
 from gen_models_utilities.solvers import solve_ode
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks train fastest, and alike on every machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

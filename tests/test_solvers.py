@@ -19,13 +19,6 @@ def exact_solution(x0, t):
     return t - 1 + (x0 + 1) * math.exp(-t)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run fastest, and alike on every machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
