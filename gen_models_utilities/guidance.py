@@ -91,14 +91,12 @@ def guidance_sweep(model: nn.Module, scales=(0.0, 1.0, 3.0), n_samples: int = 40
 def draw_guided_samples(model: nn.Module, guidance_scale: float, label: int = 0, n_samples: int = 400,
                         base: str = "gaussian", n_steps: int = 50, seed: int = 0, data=None):
     """Guided samples of one class over the data; returns (Figure, text with the hit fraction)."""
-    import matplotlib.pyplot as plt
-
-    from .plotting import class_color, plot_samples
+    from .plotting import class_color, new_axes, plot_samples
 
     guidance_scale = check_real("guidance_scale", guidance_scale, low=GUIDANCE_LIMITS[0], high=GUIDANCE_LIMITS[1])
     samples = sample_guided(model, label, guidance_scale, n_samples, base, n_steps, seed=seed).x
     fraction = requested_mode_fraction(samples, label)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = new_axes(None, 4.5)
     plot_samples(samples, data=data, ax=ax, color=class_color(label),
                  title=f"class {label}, w = {guidance_scale:.1f}")
     text = f"w = {guidance_scale:.1f}: {100 * fraction:.0f}% of samples within 3 std of mode {label}"

@@ -178,7 +178,7 @@ def plot_density_comparison(model, base: str = "gaussian", limit: float = 5.0, n
     xx, yy, model_log_p = log_density_grid(model, base, limit, n_grid, n_steps)
     grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
     true_log_p = ring_log_density(grid).numpy().reshape(xx.shape)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")   # fits the shared colorbar
     for ax, values, title in ((axes[0], model_log_p, "flow model: exact log density"),
                               (axes[1], true_log_p, "true ring mixture: log density")):
         image = ax.pcolormesh(xx, yy, np.clip(values, floor, None), shading="auto", cmap="magma",

@@ -6,10 +6,12 @@ straight the sampling paths are.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
-from ._checks import MAX_PAIRWISE, _short, as_points, as_trajectory, check_positive_int, check_real
+from ._checks import MAX_PAIRWISE, MAX_SEED, _short, as_points, as_trajectory, check_positive_int, check_real
 from .data import RING_MODES, RING_RADIUS, RING_STD, create_ring_gaussians, ring_mode_centers
 
 
@@ -45,8 +47,17 @@ def wasserstein2(x, y) -> float:
 
 
 def w2_floor(n_samples: int = 1000, seed: int = 0) -> float:
-    """W2 between two independent data sets of size ``n_samples``: the best a model can score."""
+    """W2 between two independent data sets of size ``n_samples``: the best a model can score.
+
+    Deterministic in (n_samples, seed), so each pair is computed once per process.
+    """
     n_samples = check_positive_int("n_samples", n_samples, maximum=int(MAX_PAIRWISE ** 0.5))
+    seed = check_positive_int("seed", seed, minimum=0, maximum=MAX_SEED - 1)
+    return _w2_floor(n_samples, seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _w2_floor(n_samples: int, seed: int) -> float:
     a, _ = create_ring_gaussians(n_samples, seed=seed)
     b, _ = create_ring_gaussians(n_samples, seed=seed + 1)
     return wasserstein2(a, b)

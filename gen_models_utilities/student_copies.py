@@ -184,8 +184,8 @@ def sync(solutions, check: bool = False, force: bool = False, out=None) -> int:
             print(f"in sync: {target}", file=out)
             continue
         if check:
-            reason = "missing" if current is None else "differs from its solution notebook"
-            print(f"OUT OF SYNC: {target} is {reason}; run `make student` "
+            reason = "is missing" if current is None else "differs from its solution notebook"
+            print(f"OUT OF SYNC: {target} {reason}; run `make student` "
                   f"(add ARGS=--force to replace an existing copy)", file=out)
             status = max(status, 1)
             continue

@@ -35,6 +35,15 @@ def test_book_style_only_when_asked():
         use_book_style("huge")
 
 
+@pytest.mark.parametrize("context", ["paper", "notebook", "talk", "poster"])
+def test_book_style_matches_seaborn_context(context):
+    seaborn = pytest.importorskip("seaborn")
+    with matplotlib.rc_context():
+        use_book_style(context)
+        expected = seaborn.plotting_context(context)
+        assert {key: matplotlib.rcParams[key] for key in expected} == pytest.approx(dict(expected))
+
+
 def test_set_seed_repeats_draws_and_checks_its_argument():
     set_seed(3)
     a = torch.rand(3)
@@ -42,3 +51,25 @@ def test_set_seed_repeats_draws_and_checks_its_argument():
     assert torch.equal(a, torch.rand(3))
     with pytest.raises(ValueError, match="seed"):
         set_seed(-1)
+
+
+@pytest.mark.parametrize("context", ["paper", "notebook"])
+def test_new_figures_fit_their_labels_without_a_crop(context):
+    """The inline backend shows these contexts uncropped: every label must lie inside the canvas."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from gen_models_utilities import create_ring_gaussians, plot_loss, plot_samples
+
+    points, _ = create_ring_gaussians(200, seed=0)
+    with matplotlib.rc_context():
+        use_book_style(context)
+        figures = [plot_samples(points, data=points, title="100 Euler steps from the gaussian base"),
+                   plot_loss(np.linspace(5, 3, 300), title="flow matching loss, gaussian base")]
+        for fig in figures:
+            fig.canvas.draw()
+            content = fig.get_tightbbox(fig.canvas.get_renderer())          # inches
+            width, height = fig.get_size_inches()
+            assert content.x0 >= 0 and content.y0 >= 0, (context, content)
+            assert content.x1 <= width and content.y1 <= height, (context, content)
+            plt.close(fig)

@@ -144,3 +144,18 @@ def test_report_and_figure_from_results(tiny_results, tmp_path):
 
     path = plot_results(tiny_results, tmp_path / "bench.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_notebook_time_ends_at_the_last_cell_reply():
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from benchmarks.notebooks import last_reply_time
+
+    cells = [new_code_cell("1"), new_markdown_cell("text"), new_code_cell("2"), new_code_cell("3")]
+    cells[0].metadata["execution"] = {"shell.execute_reply": "2026-11-29T07:00:01.500000Z"}
+    cells[2].metadata["execution"] = {"shell.execute_reply": "2026-11-29T07:00:09.250000Z"}
+    stamp = last_reply_time(new_notebook(cells=cells))      # the last cell was never run: not counted
+    assert stamp.isoformat() == "2026-11-29T07:00:09.250000+00:00"
+    with pytest.raises(ValueError, match="no executed code cell"):
+        last_reply_time(nbformat.v4.new_notebook(cells=[new_code_cell("1")]))

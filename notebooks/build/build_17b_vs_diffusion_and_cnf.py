@@ -235,6 +235,7 @@ paths = {
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
 for ax, name in zip(axes, list(paths)[:3]):
     plot_trajectories(paths[name], ax=ax, n_paths=40, data=reference, title=name)
+fig.tight_layout()
 plt.show()
 straightness = {name: path_straightness(path) for name, path in paths.items()}
 for name, value in straightness.items():
@@ -372,6 +373,7 @@ for ax, w in zip(axes, (0.0, 1.0, 3.0, 8.0)):
     samples = guidance.sample_guided(guided_model, 3, w, 300, seed=5).x
     plot_samples(samples, data=reference, ax=ax, color="tab:red", title=f"class 3, w = {w:.0f}")
     ax.get_legend().remove()
+fig.tight_layout()
 plt.show()
 """)
 md("""
