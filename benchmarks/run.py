@@ -33,7 +33,7 @@ class Budget:
     judge_samples: int = 4000
     speed_chunk: int = 200
     speed_rounds: int = 2
-    cap_s: float = 90.0
+    cap_s: float = 60.0
     ladder: tuple = (2000, 4000, 8000, 16000)
     check_every: dict | None = None
     step_ladder: tuple | None = None

@@ -96,3 +96,32 @@ def test_get_coupling_by_name_and_refuses_unknown_names():
 def test_mismatched_batches_are_refused():
     with pytest.raises(ValueError, match="same shape"):
         minibatch_ot_coupling(torch.randn(4, 2), torch.randn(5, 2))
+
+
+def awkward_batch(case, seed):
+    """Small (x0, x1) batches that are hard for a solver: ties, tiny B, mixed scales, far clusters."""
+    g = torch.Generator().manual_seed(seed)
+    x0, x1 = torch.randn(6, 2, generator=g), torch.randn(6, 2, generator=g)
+    if case == "one point":
+        return x0[:1], x1[:1]
+    if case == "two points":
+        return x0[:2], x1[:2]
+    if case == "duplicates":
+        return x0[[0, 0, 1, 1, 2, 2]], x1[[0, 1, 1, 1, 2, 3]]
+    if case == "all equal":
+        return torch.ones(6, 2), torch.ones(6, 2)
+    if case == "mixed scales":
+        return 1e-3 * x0, 1e3 * x1
+    return x0 + torch.tensor([[50.0, 0.0]] * 3 + [[-50.0, 0.0]] * 3), x1   # far clusters
+
+
+@pytest.mark.parametrize("case", ["one point", "two points", "duplicates", "all equal", "mixed scales",
+                                  "far clusters"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ot_pairing_is_exact_on_awkward_batches(case, seed):
+    x0, x1 = awkward_batch(case, seed)
+    permutation = ot_permutation(x0, x1)
+    assert sorted(permutation.tolist()) == list(range(len(x0)))
+    best = brute_force_cost(x0.double(), x1.double())
+    assert pairing_cost(x0.double()[permutation], x1.double()) == pytest.approx(best, rel=1e-9, abs=1e-9)
+    assert torch.equal(ot_permutation(x0, x1), permutation)                    # deterministic
