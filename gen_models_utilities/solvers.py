@@ -17,6 +17,7 @@ from torch import nn
 
 from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_points, as_real_tensor, check_choice, check_finite,
                       check_positive_int, check_real)
+from .memory import keep_freed_memory
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]   # (x (B, 2), t) -> (B, 2)
 
@@ -131,6 +132,7 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
     rtol = check_real("rtol", rtol, low=0.0, low_open=True)
     atol = check_real("atol", atol, low=0.0, low_open=True)
     check_model(model)
+    keep_freed_memory()                        # reuse activation memory from step to step
     if not isinstance(x0, torch.Tensor):
         raise TypeError(f"x0 must be a tensor of shape (B, D), got {_short(x0)}")
     checked = as_points("x0", x0, dim=x0.shape[1] if x0.dim() == 2 and x0.shape[1] else 2)

@@ -20,6 +20,7 @@ from ._checks import (MAX_SAMPLES, MAX_TRAIN_STEPS, as_conditions, as_labels, as
 from .base_distributions import canonical_base_name, sample_base
 from .couplings import get_coupling, independent_coupling
 from .loaders import RandomBatches, radius_of
+from .memory import keep_freed_memory
 from .paths import unchecked_flow_matching_loss
 
 SCHEDULES = ("constant", "cosine")
@@ -147,6 +148,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     device = check_device("device", device) or next(model.parameters()).device
     model.to(device).train()
     batches = RandomBatches(points, batch_size, cond, generator=rng, device=device)
+    keep_freed_memory()                        # no page faults on each step's fresh activations
     # fused: one kernel updates every tensor (the per-tensor loop costs a third of a small step).
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
     result = TrainingResult(base=base, recipe={
