@@ -108,8 +108,8 @@ def markdown(results: dict, machine: dict) -> str:
             lines.append(f"| {solver} | " + " | ".join(cells) + " |")
     notebooks = sorted(key for key in results if key.startswith("notebook_seconds_"))
     if notebooks:
-        lines += ["", "| Notebook | Seconds (fresh kernel) |", "|---|---|"]
-        lines += [f"| {key[len('notebook_seconds_'):]} | {results[key]:.0f} |" for key in notebooks]
+        lines += ["", "| Notebook | Seconds from a fresh kernel to the last output |", "|---|---|"]
+        lines += [f"| {key[len('notebook_seconds_'):]} | {results[key]:.1f} |" for key in notebooks]
     lines += ["", "![benchmarks](figures/benchmarks.png)"]
     return "\n".join(lines) + "\n"
 

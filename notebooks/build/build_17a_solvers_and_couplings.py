@@ -407,11 +407,13 @@ md("""
   from about 4 to 8 evaluations with any fixed-step solver, and no solver works with 1 or 2.
 * Straighter paths are worth more than a better solver: minibatch OT pairs, or one round of
   reflow, make a single Euler step land close to the data.
-* Exact minibatch OT costs extra time per training step: on the project's 2-core machine we
-  measured 2.3x to 2.8x the time of an independent step at batch 256 (it varies with load),
-  above the 2x we aimed for. POT's exact solver takes about 9 ms of CPU per batch, more than a
-  training step of this small network. For conditional models OT must stay within each class,
-  or samples go to the wrong mode.
+* Exact minibatch OT costs extra time per training step, printed above for this run: on the
+  project's 2-core machine between about 2.5x and 5x an independent step at batch 256 (it
+  varies with load), above the 2x we aimed for. POT's exact network-simplex solver needs about
+  9 ms per batch of 256, several whole training steps of this small network. Sparse candidate
+  pairs checked against the dual solution, warm starts, SciPy's assignment solver and LAPJV
+  were all slower. For conditional models OT must stay within each class, or samples go to the
+  wrong mode.
 """)
 
 nb = new_notebook(cells=cells, metadata={
