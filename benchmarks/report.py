@@ -20,6 +20,13 @@ RECIPES = {
 }
 
 
+def ot_batch_note(results: dict) -> str:
+    """How the OT model's batch differs from the recipe's, if it does."""
+    batch = results.get("nfe_model_batch_size_ot")
+    return "" if batch is None else (f" (the ot model at batch {int(batch)}: exact OT on a batch of 512 "
+                                     f"costs about 50 ms a step and would take over two minutes)")
+
+
 def _mark(flag) -> str:
     return "yes" if flag else "**no**"
 
@@ -91,7 +98,7 @@ def markdown(results: dict, machine: dict) -> str:
     if couplings:
         lines += ["", "Fewest network evaluations (NFE) reaching W2 <= 1.5x floor, by solver and coupling "
                       "(\"> n\": not reached within n). independent and ot: `train(coupling=...)` with the "
-                      "package's recipe; reflow: the independent model reflowed once "
+                      "package's recipe" + ot_batch_note(results) + "; reflow: the independent model reflowed once "
                       "(`reflow.reflow_pairs` + `train_on_pairs`). class_ot pairs within classes and "
                       "only applies to conditional models, so it has no row here.", "",
                   "| Solver | " + " | ".join(couplings) + " |", "|---" * (len(couplings) + 1) + "|"]
