@@ -23,8 +23,16 @@ RECIPES = {
 def ot_batch_note(results: dict) -> str:
     """How the OT model's batch differs from the recipe's, if it does."""
     batch = results.get("nfe_model_batch_size_ot")
-    return "" if batch is None else (f" (the ot model at batch {int(batch)}: exact OT on a batch of 512 "
-                                     f"costs about 50 ms a step and would take over two minutes)")
+    if batch is None:
+        return ""
+    return (f" (the ot model at batch {int(batch)}, trained in {results['nfe_model_train_seconds_ot']:.0f} s: "
+            f"exact OT's cost grows steeply with the batch)")
+
+
+def package_recipe_text(results: dict) -> str | None:
+    """'batch_size=512, lr=0.002' for the settings the package trained with, or None (defaults)."""
+    keys = sorted(key for key in results if key.startswith("package_recipe_"))
+    return ", ".join(f"{key[len('package_recipe_'):]}={results[key]:g}" for key in keys) or None
 
 
 def _mark(flag) -> str:
@@ -48,10 +56,8 @@ def markdown(results: dict, machine: dict) -> str:
         *([f"Training was timed in CPU seconds of the benchmark process (`--clock cpu`, one torch thread): "
            f"the machine was shared and busy, and wall time would have counted the waits."]
           if results.get("cpu_clock") else []),
-        *([f"The package trained with " + ", ".join(f"{key[len('package_recipe_'):]}={results[key]:g}"
-                                                   for key in sorted(results) if key.startswith("package_recipe_"))
-           + " instead of `train`'s defaults."]
-          if any(key.startswith("package_recipe_") for key in results) else []),
+        *([f"The package trained with {package_recipe_text(results)} instead of `train`'s defaults."]
+          if package_recipe_text(results) else []),
         "",
         f"Quality target: at most 2.5% of samples off every mode and W2 to fresh data at most 1.5x the "
         f"data-to-data floor ({results['w2_floor']:.3f} at {int(results.get('quality_samples', 4000))} "
@@ -86,10 +92,8 @@ def markdown(results: dict, machine: dict) -> str:
         w2 = results.get(f"time_to_quality_{name}_w2")
         off = results.get(f"time_to_quality_{name}_off_mode")
         recipe = RECIPES[name]
-        if name == "package" and any(key.startswith("package_recipe_") for key in results):
-            recipe = recipe.replace("defaults", "with " + ", ".join(
-                f"{key[len('package_recipe_'):]}={results[key]:g}" for key in sorted(results)
-                if key.startswith("package_recipe_")))
+        if name == "package" and package_recipe_text(results):
+            recipe = recipe.replace("defaults", "with " + package_recipe_text(results))
         lines.append(f"| {name} | {recipe} | {_seconds(results, name)} | "
                      f"{int(results[f'time_to_quality_{name}_steps'])} | "
                      f"{'-' if w2 is None else f'{w2:.3f}'} | {'-' if off is None else f'{100 * off:.1f}%'} |")

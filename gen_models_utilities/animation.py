@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ._checks import check_positive_int
-from .plotting import square_axes, velocity_on_grid
+from .plotting import _dots, square_axes, velocity_on_grid
 
 
 def _frame_indices(n_available: int, n_frames: int) -> np.ndarray:
@@ -43,10 +43,8 @@ def animate_particles(trajectory, data=None, n_frames: int = 12, dpi: int = 50, 
     n_frames = check_positive_int("n_frames", n_frames)
     fig, ax = plt.subplots(figsize=(size, size), dpi=dpi)
     if data is not None:
-        background = np.asarray(data)
-        ax.plot(background[:, 0], background[:, 1], "o", markersize=1.4, markeredgewidth=0, color="0.75", alpha=0.5)
-    (particles,) = ax.plot(path[0, :, 0], path[0, :, 1], "o", markersize=1.7, markeredgewidth=0,
-                           color="tab:red", alpha=0.8)
+        _dots(ax, np.asarray(data), 1.4, "0.75", 0.5)
+    particles = _dots(ax, path[0], 1.7, "tab:red", 0.8)
     _bare_square_axes(ax, title)
     steps = path.shape[0] - 1
 
@@ -68,8 +66,7 @@ def animate_velocity_field(model, times=None, data=None, condition=None, n_frame
     times = np.linspace(0, 1, n_frames) if times is None else np.asarray(times, dtype=float)
     fig, ax = plt.subplots(figsize=(size, size), dpi=dpi)
     if data is not None:
-        background = np.asarray(data)
-        ax.plot(background[:, 0], background[:, 1], "o", markersize=1.4, markeredgewidth=0, color="tab:red", alpha=0.25)
+        _dots(ax, np.asarray(data), 1.4, "tab:red", 0.25)
     xx, yy, u, v = velocity_on_grid(model, float(times[0]), condition, n_grid)
     arrows = ax.quiver(xx, yy, u, v, color="tab:blue", width=0.005)
     _bare_square_axes(ax)

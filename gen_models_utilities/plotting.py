@@ -66,10 +66,13 @@ def _array(name: str, points) -> np.ndarray:
     return as_points(name, points).detach().cpu().numpy()
 
 
-def _dots(ax, points: np.ndarray, size: float, color, alpha: float, label: str) -> None:
-    """Same-size dots, drawn as one marker path: several times faster to render than scatter."""
-    ax.plot(points[:, 0], points[:, 1], linestyle="none", marker="o", markersize=size, markeredgewidth=0,
-            color=color, alpha=alpha, label=label)
+def _dots(ax, points: np.ndarray, size: float, color, alpha: float, label: str | None = None):
+    """Same-size dots (N, 2), drawn as one marker path: several times faster to render than scatter.
+
+    Returns the Line2D, whose ``set_data`` moves the dots (animations)."""
+    (line,) = ax.plot(points[:, 0], points[:, 1], linestyle="none", marker="o", markersize=size,
+                      markeredgewidth=0, color=color, alpha=alpha, label=label)
+    return line
 
 
 def plot_samples(samples, data=None, ax=None, title: str | None = None, base=None, color: str = "tab:red"):

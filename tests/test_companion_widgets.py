@@ -7,8 +7,6 @@ from gen_models_utilities import ConditionalVelocityField, ConditionalVelocityFi
 from gen_models_utilities.companion_widgets import draw_few_step_sampler, few_step_explorer, steps_for_budget
 
 
-
-
 @pytest.fixture(scope="module")
 def models():
     torch.manual_seed(0)

@@ -8,12 +8,6 @@ import pytest
 from gen_models_utilities import memory
 
 
-def test_applies_on_glibc_and_is_idempotent():
-    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    assert memory.keep_freed_memory() is expected
-    assert memory.keep_freed_memory() is expected
-
-
 def test_does_nothing_without_glibc(monkeypatch):
     monkeypatch.setitem(memory._state, "applied", None)
     monkeypatch.setattr(memory.platform, "libc_ver", lambda: ("musl", "1.2"))
@@ -31,10 +25,12 @@ def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 torch.empty(1000, 128).fill_(1.0)                 # warm: the heap holds a freed 512 KB block now
 before = faults()
-for _ in range(50):
+for _ in range(200):
     torch.empty(1000, 128).fill_(1.0)             # each block is freed at once and reused next time
 print(faults() - before)
 """
     new_faults = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                     check=True).stdout.split()[-1])
-    assert new_faults < 50                        # without reuse: 128 page faults per block
+    # With glibc's defaults this loop faulted about 900 times here; stray faults from
+    # torch's own threads stay far below one per block.
+    assert new_faults < 200, new_faults

@@ -7,8 +7,6 @@ from gen_models_utilities.reflow import ReflowPairs, reflow_pairs, train_on_pair
 from gen_models_utilities.solvers import solve_ode
 
 
-
-
 @pytest.fixture
 def small_model():
     torch.manual_seed(0)

@@ -19,8 +19,6 @@ def exact_solution(x0, t):
     return t - 1 + (x0 + 1) * math.exp(-t)
 
 
-
-
 @pytest.fixture
 def start():
     return torch.tensor([[0.5, -2.0], [3.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
