@@ -69,7 +69,8 @@ def as_points(name: str, points, dim: int = 2, allow_empty: bool = False) -> tor
             raise TypeError(f"{name} must be an array of shape (N, {dim}), got {_short(points)}") from error
         if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
             raise TypeError(f"{name} must be a real-valued array of shape (N, {dim}), got {_short(points)}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        # np.ascontiguousarray would turn a 0-d array into shape (1,): copy only when needed.
+        tensor = torch.from_numpy(array if array.flags.c_contiguous else np.ascontiguousarray(array))
     if tensor.is_complex() or tensor.dtype == torch.bool:
         raise TypeError(f"{name} must hold real numbers, got {_short(tensor)}")
     check_has_values(name, tensor)
@@ -169,7 +170,8 @@ def as_real_tensor(name: str, value, allow_bool: bool = False) -> torch.Tensor:
             raise TypeError(f"{name} must be a real-valued array or tensor, got {_short(value)}") from error
         if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
             raise TypeError(f"{name} must be a real-valued array or tensor, got {_short(value)}")
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        # np.ascontiguousarray would turn a 0-d array into shape (1,): copy only when needed.
+        tensor = torch.from_numpy(array if array.flags.c_contiguous else np.ascontiguousarray(array))
     if tensor.is_complex() or (tensor.dtype == torch.bool and not allow_bool):
         raise TypeError(f"{name} must hold real numbers, got {_short(tensor)}")
     return check_has_values(name, tensor)

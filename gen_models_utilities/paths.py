@@ -47,17 +47,22 @@ def _check_time(t, x0: torch.Tensor):
     return t
 
 
+def unchecked_path_point(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_t = (1 - t) x0 + t x1 and u_t = x1 - x0, without argument checks (for training loops
+    that built the batch themselves). Shapes: x0, x1 (B, 2), t (B, 1) -> x_t, u_t (B, 2)."""
+    return (1 - t) * x0 + t * x1, x1 - x0
+
+
 def interpolate(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Point on the straight line from x0 to x1 at time t: x0, x1 (B, 2), t (B, 1) -> (B, 2)."""
     _check_pair(x0, x1)
-    t = _check_time(t, x0)
-    return (1 - t) * x0 + t * x1
+    return unchecked_path_point(x0, x1, _check_time(t, x0))[0]
 
 
 def conditional_velocity(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     """Velocity of the straight path, the same at every t: (B, 2), (B, 2) -> (B, 2)."""
     _check_pair(x0, x1)
-    return x1 - x0
+    return unchecked_path_point(x0, x1, 0.0)[1]
 
 
 @dataclass
@@ -89,12 +94,6 @@ def flow_matching_loss(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t: 
         raise TypeError(f"model must be callable as model(x, t[, condition]), got {_short(model)}")
     _check_pair(x0, x1)
     t = _check_time(t, x0)
-    return unchecked_flow_matching_loss(model, x0, x1, t, condition)
-
-
-def unchecked_flow_matching_loss(model, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor,
-                                 condition: torch.Tensor | None = None) -> torch.Tensor:
-    """``flow_matching_loss`` without argument checks, for training loops that built the batch."""
-    x_t = (1 - t) * x0 + t * x1
+    x_t, u_t = unchecked_path_point(x0, x1, t)
     prediction = model(x_t, t) if condition is None else model(x_t, t, condition)
-    return nn.functional.mse_loss(prediction, x1 - x0)
+    return nn.functional.mse_loss(prediction, u_t)

@@ -2,8 +2,12 @@
 
 Each step draws a batch of data (with its condition), a fresh batch from the base
 distribution, pairs them with a coupling, draws t ~ U[0, 1] and regresses the model's velocity
-at x_t onto the per-pair velocity x1 - x0. Batches come from memory, not a DataLoader, which
-is what makes it several times faster than the chapter's loop on a CPU.
+at x_t onto the per-pair velocity x1 - x0.
+
+On a CPU a step takes less than half the time of the chapter's loop (``make bench``): batches
+come from memory, not a DataLoader; AdamW updates every tensor in one fused kernel; freed
+memory is kept for the next step (``memory``); and the package's own models get their
+gradients from a hand-written backward pass (``mlp_gradients``) instead of autograd's graph.
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ from .base_distributions import canonical_base_name, sample_base
 from .couplings import get_coupling, independent_coupling
 from .loaders import RandomBatches, radius_of
 from .memory import keep_freed_memory
-from .paths import unchecked_flow_matching_loss
+from .mlp_gradients import VelocityModelGradients
+from .paths import unchecked_path_point
 
 SCHEDULES = ("constant", "cosine")
 TIME_SAMPLINGS = ("uniform", "logit_normal")
@@ -157,6 +162,9 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
         "condition_dropout": condition_dropout, "ema_decay": ema_decay,
         "time_sampling": time_sampling})
     parameters = [p for p in model.parameters() if p.requires_grad]
+    # The package's own models get their gradients from a hand-written backward pass: the same
+    # numbers as autograd, a tenth faster on a CPU (see mlp_gradients). Others use autograd.
+    gradients = VelocityModelGradients(model) if VelocityModelGradients.supports(model) else None
     ema = [p.detach().clone() for p in parameters] if ema_decay is not None else None
 
     from tqdm.auto import tqdm
@@ -173,9 +181,13 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
             keep = (torch.rand(batch_size, 1, generator=rng) >= condition_dropout).to(device)
             c = c * keep
         t = sample_times(batch_size, time_sampling, rng).to(device)
-        loss = unchecked_flow_matching_loss(model, x0, x1, t, c)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        x_t, u_t = unchecked_path_point(x0, x1, t)
+        if gradients is not None:              # writes every .grad; no autograd graph
+            loss = gradients.mse_backward(x_t, t, c, u_t)
+        else:
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.functional.mse_loss(model(x_t, t) if c is None else model(x_t, t, c), u_t)
+            loss.backward()
         optimizer.step()
         if ema is not None:
             torch._foreach_lerp_(ema, [p.detach() for p in parameters], 1 - ema_decay)

@@ -156,7 +156,7 @@ def arrays(draw, shapes=None, containers=CONTAINERS, dtypes=DTYPES, specials=SPE
     elif container == "list":
         value = array.tolist()
     elif container == "torch":
-        value = torch.from_numpy(np.ascontiguousarray(array))
+        value = torch.from_numpy(np.array(array, order="C"))            # keeps a 0-d shape
     else:
         value = torch.empty(shape, dtype=torch.from_numpy(np.zeros(1, dtype=dtype)).dtype, device="meta")
     return Drawn(value, shape, dtype, container, special)

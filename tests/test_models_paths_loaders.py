@@ -28,6 +28,13 @@ def test_time_may_be_a_float_a_vector_or_a_column():
         model(x, torch.zeros(5, 1))
 
 
+def test_one_hot_refuses_a_single_unwrapped_label():
+    # A 0-d array once became shape (1,) on its way to a tensor (np.ascontiguousarray does that).
+    with pytest.raises(ValueError, match=r"labels must have shape \(N,\), got shape \(\)"):
+        one_hot(np.array(1), 3)
+    assert torch.equal(one_hot(np.array([2, 0])[::-1], 3), torch.tensor([[1.0, 0, 0], [0, 0, 1]]))
+
+
 def test_condition_checks():
     model = ConditionalVelocityField(n_classes=8)
     x = torch.randn(4, 2)
