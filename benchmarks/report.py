@@ -53,8 +53,8 @@ def markdown(results: dict, machine: dict) -> str:
         f"{int(results.get('torch_threads', 0))} torch thread{'' if results.get('torch_threads') == 1 else 's'}, no GPU), torch {machine.get('torch', '?')}, "
         f"TorchCFM {machine.get('torchcfm', '?')}, flow_matching {machine.get('flow_matching', '?')}; "
         f"the run took {results.get('benchmark_seconds', float('nan')) / 60:.1f} min.",
-        *([f"Training was timed in CPU seconds of the benchmark process (`--clock cpu`, one torch thread): "
-           f"the machine was shared and busy, and wall time would have counted the waits."]
+        *(["Training was timed in CPU seconds of the benchmark process (`--clock cpu`, one torch thread): "
+           "the machine was shared and busy, and wall time would have counted the waits."]
           if results.get("cpu_clock") else []),
         *([f"The package trained with {package_recipe_text(results)} instead of `train`'s defaults."]
           if package_recipe_text(results) else []),

@@ -10,7 +10,6 @@ Sampling is an ODE solve from the base, exactly as for flow matching (``solvers.
 """
 from __future__ import annotations
 
-import time
 
 import torch
 from torch import nn
@@ -20,7 +19,7 @@ from .base_distributions import canonical_base_name
 from .likelihood import AugmentedField, base_log_density
 from .loaders import RandomBatches
 from .solvers import rk4_step
-from .training import SCHEDULES, TrainingResult, _progress_enabled, set_learning_rate
+from .training import SCHEDULES, TrainingResult, backpropagate, run_steps
 
 
 def cnf_log_likelihood(model: nn.Module, x1: torch.Tensor, base: str = "gaussian", ode_steps: int = 6) -> torch.Tensor:
@@ -58,21 +57,9 @@ def train_cnf(model: nn.Module, data, base: str = "gaussian", n_steps: int = 200
     result = TrainingResult(base=base, recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                                                "schedule": schedule, "ode_steps": ode_steps,
                                                "objective": "maximum likelihood"})
-    from tqdm.auto import tqdm
 
-    bar = tqdm(total=n_steps, desc="CNF", disable=not _progress_enabled(progress), mininterval=0.5)
-    model.train()
-    start = time.perf_counter()
-    for step in range(n_steps):
-        set_learning_rate(optimizer, lr, schedule, step, n_steps)
+    def step_loss(step: int) -> torch.Tensor:
         x1, _ = batches.sample()
-        loss = -cnf_log_likelihood(model, x1, base, ode_steps).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        result.losses.append(loss.item())
-        bar.update(1)
-    result.seconds = time.perf_counter() - start
-    bar.close()
-    model.eval()
-    return result
+        return backpropagate(optimizer, -cnf_log_likelihood(model, x1, base, ode_steps).mean())
+
+    return run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, desc="CNF", progress=progress)

@@ -6,7 +6,6 @@ As in ``widgets``: a plain draw function that tests call directly and returns
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 

@@ -15,7 +15,6 @@ Two samplers start from standard normal noise at s = 1:
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +25,7 @@ from .base_distributions import sample_base
 from .loaders import RandomBatches
 from .models import VelocityField
 from .solvers import ODESolution, solve_ode
-from .training import SCHEDULES, TrainingResult, _progress_enabled, set_learning_rate
+from .training import SCHEDULES, TrainingResult, backpropagate, run_steps
 
 
 @dataclass(frozen=True)
@@ -94,26 +93,14 @@ def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                                     "schedule": schedule, "objective": "noise prediction"})
-    from tqdm.auto import tqdm
 
-    bar = tqdm(total=n_steps, desc="diffusion", disable=not _progress_enabled(progress), mininterval=0.5)
-    model.train()
-    start = time.perf_counter()
-    for step in range(n_steps):
-        set_learning_rate(optimizer, lr, schedule, step, n_steps)
+    def step_loss(step: int) -> torch.Tensor:
         x_data, _ = batches.sample()
         s = torch.rand(batch_size, 1, generator=rng)
         noise = torch.randn(batch_size, 2, generator=rng)
-        loss = noise_prediction_loss(model, noise_schedule, x_data, s, noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        result.losses.append(loss.item())
-        bar.update(1)
-    result.seconds = time.perf_counter() - start
-    bar.close()
-    model.eval()
-    return result
+        return backpropagate(optimizer, noise_prediction_loss(model, noise_schedule, x_data, s, noise))
+
+    return run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, desc="diffusion", progress=progress)
 
 
 class DiffusionModel(nn.Module):

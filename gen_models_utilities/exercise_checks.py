@@ -17,7 +17,7 @@ from torch import nn
 from ._checks import _short
 from .base_distributions import sample_base
 from .couplings import minibatch_ot_coupling
-from .data import RING_MODES, RING_RADIUS, RING_STD, create_ring_gaussians, ring_mode_centers
+from .data import RING_RADIUS, RING_STD, create_ring_gaussians, ring_mode_centers
 from .metrics import distance_to_nearest_mode, off_mode_fraction
 from .paths import conditional_velocity, flow_matching_loss, interpolate
 from .solvers import euler_step, generate, rk4_step, solve_ode
@@ -344,9 +344,9 @@ def check_conditional_sampling(sample_mode, model, modes=(0, 3, 6), n_samples: i
         elif int(counts.sum()) <= n_samples // 2:
             landed += f", {100 * float(1 - close.mean()):.0f}% far from every mode"
         if hit > 0.5:
-            hint = (f"the mode is right but the points are not the reference's: start from "
-                    f"sample_base('gaussian', n_samples, seed=seed) and take exactly n_steps Euler steps "
-                    f"from t = 0 to 1.")
+            hint = ("the mode is right but the points are not the reference's: start from "
+                    "sample_base('gaussian', n_samples, seed=seed) and take exactly n_steps Euler steps "
+                    "from t = 0 to 1.")
         else:
             hint = (f"condition on the one-hot code of mode {mode}, "
                     f"one_hot(torch.tensor([{mode}]), {n_classes}).float(), at every step.")

@@ -99,6 +99,11 @@ class VelocityModelGradients:
         self.trunk_layers = linear_relu_layers(model.net)
         self.radius_layers = linear_relu_layers(model.radius_mlp) if self._embeds_radius(model) else None
 
+    @classmethod
+    def for_model(cls, model: nn.Module) -> "VelocityModelGradients | None":
+        """A VelocityModelGradients for ``model`` if it :meth:`supports` it, else None (use autograd)."""
+        return cls(model) if cls.supports(model) else None
+
     @staticmethod
     def _embeds_radius(model: nn.Module) -> bool:
         return type(model).embed_condition is ConditionalVelocityFieldRadius.embed_condition

@@ -10,7 +10,6 @@ single Euler step lands near where the whole ODE solve would have.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -19,9 +18,9 @@ from torch import nn
 from ._checks import as_points, check_choice, check_positive_int, check_real, make_generator
 from .base_distributions import canonical_base_name, sample_base
 from .loaders import RandomBatches
-from .paths import flow_matching_loss
 from .solvers import METHODS, solve_ode
-from .training import SCHEDULES, TrainingResult, set_learning_rate
+from .mlp_gradients import VelocityModelGradients
+from .training import SCHEDULES, TrainingResult, run_steps, velocity_regression_step
 
 
 @dataclass
@@ -65,12 +64,13 @@ def reflow_pairs(model: nn.Module, n_pairs: int = 8000, base: str = "gaussian", 
 
 def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, batch_size: int = 256,
                    lr: float = 1e-3, schedule: str = "cosine", seed=None,
-                   generator: torch.Generator | None = None) -> TrainingResult:
+                   generator: torch.Generator | None = None, progress=None) -> TrainingResult:
     """Regress ``model`` onto x1 - x0 along the straight lines of fixed ``pairs`` (one reflow).
 
     The same loss as ``training.train`` (``paths.flow_matching_loss``), but each batch takes
     whole pairs (x0, x1[, condition]) instead of pairing fresh base points with data.
     Start from a copy of the model that made the pairs: it already knows the endpoints.
+    progress: show a tqdm bar (None: unless GEN_MODELS_PROGRESS=0).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -96,18 +96,12 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                                     "schedule": schedule, "coupling": "reflow"})
-    model.train()
-    start = time.perf_counter()
-    for step in range(n_steps):
-        set_learning_rate(optimizer, lr, schedule, step, n_steps)
+    gradients = VelocityModelGradients.for_model(model)
+
+    def step_loss(step: int) -> torch.Tensor:
         x1_batch, extra = batches.sample()
         x0_batch, condition = extra[:, :2], (extra[:, 2:] if width else None)
         t = torch.rand(batch_size, 1, generator=rng).to(device)
-        loss = flow_matching_loss(model, x0_batch, x1_batch, t, condition)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        result.losses.append(loss.item())
-    result.seconds = time.perf_counter() - start
-    model.eval()
-    return result
+        return velocity_regression_step(model, optimizer, gradients, x0_batch, x1_batch, t, condition)
+
+    return run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, desc="reflow", progress=progress)

@@ -99,6 +99,61 @@ def _progress_enabled(progress) -> bool:
     return bool(progress)
 
 
+def backpropagate(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """Clear the gradients of ``optimizer``'s parameters, fill them with d(loss)/d(theta), return loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss
+
+
+def velocity_regression_step(model: nn.Module, optimizer: torch.optim.Optimizer,
+                             gradients: VelocityModelGradients | None, x0: torch.Tensor, x1: torch.Tensor,
+                             t: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+    """The flow-matching loss of one built batch, with its gradients left in every ``.grad``.
+
+    ``gradients`` (a VelocityModelGradients for ``model``, or None) computes them by hand; with
+    None, autograd does. Shapes: x0, x1 (B, 2); t (B, 1); condition (B, C) or None.
+    """
+    x_t, u_t = unchecked_path_point(x0, x1, t)
+    if gradients is not None:                  # writes every .grad; no autograd graph
+        return gradients.mse_backward(x_t, t, condition, u_t)
+    prediction = model(x_t, t) if condition is None else model(x_t, t, condition)
+    return backpropagate(optimizer, nn.functional.mse_loss(prediction, u_t))
+
+
+def run_steps(model: nn.Module, optimizer: torch.optim.Optimizer, result: TrainingResult, n_steps: int,
+              lr: float, schedule: str, step_loss, desc: str = "training", progress=None,
+              after_step=None) -> TrainingResult:
+    """The loop every trainer of the package shares.
+
+    Each step sets the learning rate (``set_learning_rate``), calls ``step_loss(step)``, which
+    draws its batch and leaves the gradients in every ``.grad`` (see ``backpropagate``) and
+    returns the loss (0-dim), takes one optimiser step, then calls ``after_step()`` if given.
+    Shows a tqdm bar (see ``train``'s ``progress``), appends each loss to ``result.losses``,
+    sets ``result.seconds`` and leaves the model in eval mode.
+    """
+    from tqdm.auto import tqdm
+
+    keep_freed_memory()                        # no page faults on each step's fresh activations
+    bar = tqdm(total=n_steps, desc=desc, disable=not _progress_enabled(progress), mininterval=0.5)
+    model.train()
+    start = time.perf_counter()
+    for step in range(n_steps):
+        set_learning_rate(optimizer, lr, schedule, step, n_steps)
+        loss = step_loss(step)
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+        result.losses.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{result.losses[-1]:.3f}", refresh=False)
+        bar.update(1)
+    result.seconds = time.perf_counter() - start
+    bar.close()
+    model.eval()
+    return result
+
+
 def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, batch_size: int = 256,
           lr: float = 1e-3, schedule: str = "cosine", labels=None, conditions=None,
           coupling="independent", condition_dropout: float = 0.0, ema_decay: float | None = None,
@@ -151,9 +206,8 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     if getattr(model, "condition_kind", None) == "radius":
         model.trained_radius_range.copy_(torch.stack([cond.min(), cond.max()]))
     device = check_device("device", device) or next(model.parameters()).device
-    model.to(device).train()
+    model.to(device)
     batches = RandomBatches(points, batch_size, cond, generator=rng, device=device)
-    keep_freed_memory()                        # no page faults on each step's fresh activations
     # fused: one kernel updates every tensor (the per-tensor loop costs a third of a small step).
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
     result = TrainingResult(base=base, recipe={
@@ -161,18 +215,9 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
         "coupling": coupling if isinstance(coupling, str) else getattr(coupling, "__name__", "custom"),
         "condition_dropout": condition_dropout, "ema_decay": ema_decay,
         "time_sampling": time_sampling})
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    # The package's own models get their gradients from a hand-written backward pass: the same
-    # numbers as autograd, a tenth faster on a CPU (see mlp_gradients). Others use autograd.
-    gradients = VelocityModelGradients(model) if VelocityModelGradients.supports(model) else None
-    ema = [p.detach().clone() for p in parameters] if ema_decay is not None else None
+    gradients = VelocityModelGradients.for_model(model)
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=n_steps, desc="training", disable=not _progress_enabled(progress), mininterval=0.5)
-    start = time.perf_counter()
-    for step in range(n_steps):
-        set_learning_rate(optimizer, lr, schedule, step, n_steps)
+    def step_loss(step: int) -> torch.Tensor:
         x1, c = batches.sample()
         x0 = sample_base(base, batch_size, generator=rng).to(device)
         if pair is not independent_coupling:       # random pairs need no work: x0 as drawn
@@ -181,25 +226,18 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
             keep = (torch.rand(batch_size, 1, generator=rng) >= condition_dropout).to(device)
             c = c * keep
         t = sample_times(batch_size, time_sampling, rng).to(device)
-        x_t, u_t = unchecked_path_point(x0, x1, t)
-        if gradients is not None:              # writes every .grad; no autograd graph
-            loss = gradients.mse_backward(x_t, t, c, u_t)
-        else:
-            optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.mse_loss(model(x_t, t) if c is None else model(x_t, t, c), u_t)
-            loss.backward()
-        optimizer.step()
-        if ema is not None:
-            torch._foreach_lerp_(ema, [p.detach() for p in parameters], 1 - ema_decay)
-        result.losses.append(loss.item())
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{result.losses[-1]:.3f}", refresh=False)
-        bar.update(1)
-    result.seconds = time.perf_counter() - start
-    bar.close()
+        return velocity_regression_step(model, optimizer, gradients, x0, x1, t, c)
+
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    ema = [p.detach().clone() for p in parameters] if ema_decay is not None else None
+
+    def update_average() -> None:
+        torch._foreach_lerp_(ema, [p.detach() for p in parameters], 1 - ema_decay)
+
+    run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, progress=progress,
+              after_step=update_average if ema is not None else None)
     if ema is not None:
         with torch.no_grad():
             for p, averaged in zip(parameters, ema):
                 p.copy_(averaged)
-    model.eval()
     return result

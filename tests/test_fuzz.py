@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import gen_models_utilities as gmu
-from gen_models_utilities import couplings, plotting
+from gen_models_utilities import couplings
 from gen_models_utilities._checks import MAX_SAMPLES
 
 TALLY: collections.Counter = collections.Counter()      # (function, input kind, outcome) -> count
