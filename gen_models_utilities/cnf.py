@@ -19,7 +19,7 @@ from .base_distributions import canonical_base_name
 from .likelihood import AugmentedField, base_log_density
 from .loaders import RandomBatches
 from .solvers import rk4_step
-from .training import SCHEDULES, TrainingResult, backpropagate, run_steps
+from .training import SCHEDULES, TrainingResult, backpropagate, make_optimizer, run_steps
 
 
 def cnf_log_likelihood(model: nn.Module, x1: torch.Tensor, base: str = "gaussian", ode_steps: int = 6) -> torch.Tensor:
@@ -53,7 +53,7 @@ def train_cnf(model: nn.Module, data, base: str = "gaussian", n_steps: int = 200
         raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
     rng = make_generator(seed)
     batches = RandomBatches(as_points("data", data), batch_size, generator=rng)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    optimizer = make_optimizer(model, lr)
     result = TrainingResult(base=base, recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                                                "schedule": schedule, "ode_steps": ode_steps,
                                                "objective": "maximum likelihood"})

@@ -23,9 +23,10 @@ from torch import nn
 from ._checks import as_points, check_positive_int, check_real, make_generator
 from .base_distributions import sample_base
 from .loaders import RandomBatches
+from .mlp_gradients import VelocityModelGradients
 from .models import VelocityField
 from .solvers import ODESolution, solve_ode
-from .training import SCHEDULES, TrainingResult, backpropagate, run_steps
+from .training import SCHEDULES, TrainingResult, backpropagate, make_optimizer, run_steps
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,8 @@ def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int
                     progress=None) -> TrainingResult:
     """Train ``model`` (any ``model(x, s)``, e.g. a VelocityField) to predict the noise.
 
-    Same optimiser and learning-rate ``schedule`` as ``training.train`` (AdamW, 'cosine' or
-    'constant'), batches drawn from memory, s ~ U[0, 1], eps ~ N(0, I).
+    Same optimiser, learning-rate ``schedule`` and gradient computation as ``training.train``
+    (AdamW, 'cosine' or 'constant'), batches drawn from memory, s ~ U[0, 1], eps ~ N(0, I).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -90,14 +91,18 @@ def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int
     noise_schedule = noise_schedule or NoiseSchedule()
     rng = make_generator(seed)
     batches = RandomBatches(as_points("data", data), batch_size, generator=rng)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    optimizer = make_optimizer(model, lr)
     result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                                     "schedule": schedule, "objective": "noise prediction"})
+
+    gradients = VelocityModelGradients.for_model(model)      # as train: the same numbers, faster
 
     def step_loss(step: int) -> torch.Tensor:
         x_data, _ = batches.sample()
         s = torch.rand(batch_size, 1, generator=rng)
         noise = torch.randn(batch_size, 2, generator=rng)
+        if gradients is not None:
+            return gradients.mse_backward(add_noise(noise_schedule, x_data, s, noise), s, None, noise)
         return backpropagate(optimizer, noise_prediction_loss(model, noise_schedule, x_data, s, noise))
 
     return run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, desc="diffusion", progress=progress)

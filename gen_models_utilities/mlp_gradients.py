@@ -132,6 +132,9 @@ class VelocityModelGradients:
         that loss (a 0-dim tensor). Shapes: x, target (B, 2) float32; t (B, 1); condition
         (B, condition_dim) or None. The batch is trusted: training loops build it themselves.
         """
+        if (condition is None) != (self.model.condition_dim == 0):
+            raise ValueError(f"{type(self.model).__name__} takes a condition of width {self.model.condition_dim}, "
+                             f"got {'none' if condition is None else tuple(condition.shape)}")
         with torch.no_grad():
             time_features, time_inputs = _forward(self.time_layers, t)
             features = [x, time_features]

@@ -20,7 +20,7 @@ from .base_distributions import canonical_base_name, sample_base
 from .loaders import RandomBatches
 from .solvers import METHODS, solve_ode
 from .mlp_gradients import VelocityModelGradients
-from .training import SCHEDULES, TrainingResult, run_steps, velocity_regression_step
+from .training import SCHEDULES, TrainingResult, make_optimizer, run_steps, velocity_regression_step
 
 
 @dataclass
@@ -93,7 +93,7 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     # batch always holds whole pairs.
     extras = x0 if pairs.conditions is None else torch.cat([x0, pairs.conditions.float().to(x0.device)], dim=1)
     batches = RandomBatches(x1, batch_size, extras, generator=rng, device=device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    optimizer = make_optimizer(model, lr)
     result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                                     "schedule": schedule, "coupling": "reflow"})
     gradients = VelocityModelGradients.for_model(model)

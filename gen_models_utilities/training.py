@@ -99,6 +99,18 @@ def _progress_enabled(progress) -> bool:
     return bool(progress)
 
 
+def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """AdamW over ``model``'s parameters, as every trainer of the package uses it.
+
+    Fused where torch has it (2.4 and later on a CPU): one kernel updates every tensor, where
+    the per-tensor loop costs about a third of a small model's step.
+    """
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
+    except RuntimeError:                       # older torch: fused AdamW only on GPUs
+        return torch.optim.AdamW(model.parameters(), lr=lr)
+
+
 def backpropagate(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
     """Clear the gradients of ``optimizer``'s parameters, fill them with d(loss)/d(theta), return loss."""
     optimizer.zero_grad(set_to_none=True)
@@ -208,8 +220,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     device = check_device("device", device) or next(model.parameters()).device
     model.to(device)
     batches = RandomBatches(points, batch_size, cond, generator=rng, device=device)
-    # fused: one kernel updates every tensor (the per-tensor loop costs a third of a small step).
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
+    optimizer = make_optimizer(model, lr)
     result = TrainingResult(base=base, recipe={
         "n_steps": n_steps, "batch_size": batch_size, "lr": lr, "schedule": schedule,
         "coupling": coupling if isinstance(coupling, str) else getattr(coupling, "__name__", "custom"),

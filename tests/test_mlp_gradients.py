@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from gen_models_utilities import (ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField,
-                                  create_ring_gaussians, train)
+                                  create_ring_gaussians, diffusion, reflow, train)
 from gen_models_utilities.mlp_gradients import VelocityModelGradients, linear_relu_layers
 
 
@@ -68,6 +68,34 @@ def test_train_reaches_the_same_weights_with_either_backward(kind):
     (fast_losses, fast_weights), (autograd_losses, autograd_weights) = runs
     assert fast_losses == autograd_losses
     assert all(torch.equal(a, b) for a, b in zip(fast_weights, autograd_weights))
+
+
+@pytest.mark.parametrize("trainer", ["diffusion", "reflow"])
+def test_the_other_trainers_reach_the_same_weights_with_either_backward(trainer):
+    data = create_ring_gaussians(300, seed=0)[0]
+    runs = []
+    for force_autograd in (False, True):
+        torch.manual_seed(0)
+        model = VelocityField()
+        pairs = reflow.reflow_pairs(VelocityField(), 128, seed=0) if trainer == "reflow" else None
+        if force_autograd:
+            _forced_autograd(model)
+        if trainer == "diffusion":
+            result = diffusion.train_diffusion(model, data, n_steps=20, batch_size=64, seed=3, progress=False)
+        else:
+            result = reflow.train_on_pairs(model, pairs, n_steps=20, batch_size=64, seed=3, progress=False)
+        runs.append((result.losses, [p.detach().clone() for p in model.parameters()]))
+    (fast_losses, fast_weights), (autograd_losses, autograd_weights) = runs
+    assert fast_losses == autograd_losses
+    assert all(torch.equal(a, b) for a, b in zip(fast_weights, autograd_weights))
+
+
+def test_a_missing_or_unexpected_condition_is_refused():
+    batch = torch.zeros(4, 2), torch.zeros(4, 1)
+    with pytest.raises(ValueError, match=r"ConditionalVelocityField takes a condition of width 8, got none"):
+        VelocityModelGradients(ConditionalVelocityField()).mse_backward(*batch, None, torch.zeros(4, 2))
+    with pytest.raises(ValueError, match=r"VelocityField takes a condition of width 0, got \(4, 1\)"):
+        VelocityModelGradients(VelocityField()).mse_backward(*batch, torch.zeros(4, 1), torch.zeros(4, 2))
 
 
 def test_a_model_it_cannot_differentiate_is_refused_clearly():

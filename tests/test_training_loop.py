@@ -59,3 +59,21 @@ def test_run_steps_follows_the_schedule_and_leaves_the_model_in_eval_mode():
     # (w + b)^2 from w + b = 1: a step at rate lr multiplies w + b by (1 - 4 lr): 0.6, 0.6586, 0.8.
     assert result.losses == pytest.approx([1.0, 0.36, 0.15614, 0.09993], rel=1e-3)
     assert not model.training
+
+
+def test_make_optimizer_falls_back_where_torch_has_no_fused_adamw(monkeypatch):
+    from gen_models_utilities.training import make_optimizer
+
+    model = torch.nn.Linear(2, 2)
+    assert make_optimizer(model, 1e-3).defaults["fused"] is True
+    real_adamw = torch.optim.AdamW
+
+    def old_adamw(params, lr, fused=None):            # torch < 2.4 on a CPU
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be CUDA tensors")
+        return real_adamw(params, lr=lr)
+
+    monkeypatch.setattr(torch.optim, "AdamW", old_adamw)
+    optimizer = make_optimizer(model, 1e-3)
+    assert isinstance(optimizer, real_adamw) and not optimizer.defaults["fused"]
+    assert len(optimizer.param_groups[0]["params"]) == 2

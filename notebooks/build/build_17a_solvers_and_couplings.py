@@ -408,7 +408,7 @@ md("""
 * Straighter paths are worth more than a better solver: minibatch OT pairs, or one round of
   reflow, make a single Euler step land close to the data.
 * Exact minibatch OT costs extra time per training step, printed above for this run: on the
-  project's 2-core machine between about 2.5x and 5x an independent step at batch 256 (it
+  project's 2-core machine between about 2.5x and 6x an independent step at batch 256 (it
   varies with load), above the 2x we aimed for. POT's exact network-simplex solver needs about
   9 ms per batch of 256, several whole training steps of this small network. Sparse candidate
   pairs checked against the dual solution, warm starts, SciPy's assignment solver and LAPJV
