@@ -55,22 +55,27 @@ def check_choice(name: str, value, allowed) -> str:
     return value
 
 
+def _tensor_from(name: str, value, expected: str) -> torch.Tensor:
+    """``value`` itself if it is a tensor, else the numeric (or bool) NumPy array it makes, as a
+    tensor of the same shape; TypeError ("{name} must be {expected}") for anything else."""
+    if isinstance(value, torch.Tensor):
+        return value
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # ragged lists and the like
+        raise TypeError(f"{name} must be {expected}, got {_short(value)}") from error
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must be {expected}, got {_short(value)}")
+    # np.ascontiguousarray would turn a 0-d array into shape (1,): copy only when needed.
+    return torch.from_numpy(array if array.flags.c_contiguous else np.ascontiguousarray(array))
+
+
 def as_points(name: str, points, dim: int = 2, allow_empty: bool = False) -> torch.Tensor:
     """Return ``points`` as a float32 tensor of shape (N, dim), refusing NaN and inf.
 
     Accepts a torch tensor or anything NumPy turns into a real array. A tensor keeps its device.
     """
-    if isinstance(points, torch.Tensor):
-        tensor = points
-    else:
-        try:
-            array = np.asarray(points)
-        except Exception as error:  # ragged lists and the like
-            raise TypeError(f"{name} must be an array of shape (N, {dim}), got {_short(points)}") from error
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            raise TypeError(f"{name} must be a real-valued array of shape (N, {dim}), got {_short(points)}")
-        # np.ascontiguousarray would turn a 0-d array into shape (1,): copy only when needed.
-        tensor = torch.from_numpy(array if array.flags.c_contiguous else np.ascontiguousarray(array))
+    tensor = _tensor_from(name, points, f"a real-valued array of shape (N, {dim})")
     if tensor.is_complex() or tensor.dtype == torch.bool:
         raise TypeError(f"{name} must hold real numbers, got {_short(tensor)}")
     check_has_values(name, tensor)
@@ -161,17 +166,7 @@ def check_has_values(name: str, tensor: torch.Tensor) -> torch.Tensor:
 
 def as_real_tensor(name: str, value, allow_bool: bool = False) -> torch.Tensor:
     """``value`` (tensor or array-like) as a tensor of real numbers; TypeError for anything else."""
-    if isinstance(value, torch.Tensor):
-        tensor = value
-    else:
-        try:
-            array = np.asarray(value)
-        except Exception as error:  # ragged lists and the like
-            raise TypeError(f"{name} must be a real-valued array or tensor, got {_short(value)}") from error
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            raise TypeError(f"{name} must be a real-valued array or tensor, got {_short(value)}")
-        # np.ascontiguousarray would turn a 0-d array into shape (1,): copy only when needed.
-        tensor = torch.from_numpy(array if array.flags.c_contiguous else np.ascontiguousarray(array))
+    tensor = _tensor_from(name, value, "a real-valued array or tensor")
     if tensor.is_complex() or (tensor.dtype == torch.bool and not allow_bool):
         raise TypeError(f"{name} must hold real numbers, got {_short(tensor)}")
     return check_has_values(name, tensor)

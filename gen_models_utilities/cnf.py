@@ -10,7 +10,6 @@ Sampling is an ODE solve from the base, exactly as for flow matching (``solvers.
 """
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 

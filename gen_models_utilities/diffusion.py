@@ -26,7 +26,7 @@ from .loaders import RandomBatches
 from .mlp_gradients import VelocityModelGradients
 from .models import VelocityField
 from .solvers import ODESolution, solve_ode
-from .training import SCHEDULES, TrainingResult, backpropagate, make_optimizer, run_steps
+from .training import SCHEDULES, TrainingResult, make_optimizer, regression_step, run_steps
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,8 @@ def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int
         x_data, _ = batches.sample()
         s = torch.rand(batch_size, 1, generator=rng)
         noise = torch.randn(batch_size, 2, generator=rng)
-        if gradients is not None:
-            return gradients.mse_backward(add_noise(noise_schedule, x_data, s, noise), s, None, noise)
-        return backpropagate(optimizer, noise_prediction_loss(model, noise_schedule, x_data, s, noise))
+        # noise_prediction_loss, with the gradients of training.train
+        return regression_step(model, optimizer, gradients, add_noise(noise_schedule, x_data, s, noise), s, None, noise)
 
     return run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, desc="diffusion", progress=progress)
 

@@ -18,9 +18,10 @@ from torch import nn
 from ._checks import as_points, check_choice, check_positive_int, check_real, make_generator
 from .base_distributions import canonical_base_name, sample_base
 from .loaders import RandomBatches
-from .solvers import METHODS, solve_ode
 from .mlp_gradients import VelocityModelGradients
-from .training import SCHEDULES, TrainingResult, make_optimizer, run_steps, velocity_regression_step
+from .paths import unchecked_path_point
+from .solvers import METHODS, solve_ode
+from .training import SCHEDULES, TrainingResult, make_optimizer, regression_step, run_steps
 
 
 @dataclass
@@ -67,7 +68,7 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
                    generator: torch.Generator | None = None, progress=None) -> TrainingResult:
     """Regress ``model`` onto x1 - x0 along the straight lines of fixed ``pairs`` (one reflow).
 
-    The same loss as ``training.train`` (``paths.flow_matching_loss``), but each batch takes
+    The same loss and training loop as ``training.train``, but each batch takes
     whole pairs (x0, x1[, condition]) instead of pairing fresh base points with data.
     Start from a copy of the model that made the pairs: it already knows the endpoints.
     progress: show a tqdm bar (None: unless GEN_MODELS_PROGRESS=0).
@@ -102,6 +103,7 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
         x1_batch, extra = batches.sample()
         x0_batch, condition = extra[:, :2], (extra[:, 2:] if width else None)
         t = torch.rand(batch_size, 1, generator=rng).to(device)
-        return velocity_regression_step(model, optimizer, gradients, x0_batch, x1_batch, t, condition)
+        x_t, u_t = unchecked_path_point(x0_batch, x1_batch, t)
+        return regression_step(model, optimizer, gradients, x_t, t, condition, u_t)
 
     return run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, desc="reflow", progress=progress)

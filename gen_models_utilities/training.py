@@ -118,19 +118,18 @@ def backpropagate(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch
     return loss
 
 
-def velocity_regression_step(model: nn.Module, optimizer: torch.optim.Optimizer,
-                             gradients: VelocityModelGradients | None, x0: torch.Tensor, x1: torch.Tensor,
-                             t: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-    """The flow-matching loss of one built batch, with its gradients left in every ``.grad``.
+def regression_step(model: nn.Module, optimizer: torch.optim.Optimizer, gradients: VelocityModelGradients | None,
+                    x: torch.Tensor, t: torch.Tensor, condition: torch.Tensor | None, target: torch.Tensor) -> torch.Tensor:
+    """mean((model(x, t[, condition]) - target)^2) for one built batch, its gradients left in every ``.grad``.
 
     ``gradients`` (a VelocityModelGradients for ``model``, or None) computes them by hand; with
-    None, autograd does. Shapes: x0, x1 (B, 2); t (B, 1); condition (B, C) or None.
+    None, autograd does. Shapes: x, target (B, 2); t (B, 1); condition (B, C) or None.
+    Flow matching regresses onto u_t at x_t, diffusion onto the noise at x_s.
     """
-    x_t, u_t = unchecked_path_point(x0, x1, t)
     if gradients is not None:                  # writes every .grad; no autograd graph
-        return gradients.mse_backward(x_t, t, condition, u_t)
-    prediction = model(x_t, t) if condition is None else model(x_t, t, condition)
-    return backpropagate(optimizer, nn.functional.mse_loss(prediction, u_t))
+        return gradients.mse_backward(x, t, condition, target)
+    prediction = model(x, t) if condition is None else model(x, t, condition)
+    return backpropagate(optimizer, nn.functional.mse_loss(prediction, target))
 
 
 def run_steps(model: nn.Module, optimizer: torch.optim.Optimizer, result: TrainingResult, n_steps: int,
@@ -237,7 +236,8 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
             keep = (torch.rand(batch_size, 1, generator=rng) >= condition_dropout).to(device)
             c = c * keep
         t = sample_times(batch_size, time_sampling, rng).to(device)
-        return velocity_regression_step(model, optimizer, gradients, x0, x1, t, c)
+        x_t, u_t = unchecked_path_point(x0, x1, t)
+        return regression_step(model, optimizer, gradients, x_t, t, c, u_t)
 
     parameters = [p for p in model.parameters() if p.requires_grad]
     ema = [p.detach().clone() for p in parameters] if ema_decay is not None else None
