@@ -134,3 +134,18 @@ def test_linear_relu_layers_reads_the_stack():
     assert linear_relu_layers(nn.Sequential(nn.Linear(1, 4), nn.ReLU())) is None          # final ReLU
     assert linear_relu_layers(nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.ReLU(), nn.Linear(4, 1))) is None
     assert linear_relu_layers(nn.Sequential(nn.Linear(1, 4, bias=False))) is None
+
+
+def test_train_diffusion_minimises_the_noise_prediction_loss_the_notebook_shows():
+    """17b prints diffusion.noise_prediction_loss as the objective; train_diffusion's first loss is it."""
+    data = create_ring_gaussians(300, seed=0)[0]
+    torch.manual_seed(0)
+    model = VelocityField()
+    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
+    result = diffusion.train_diffusion(model, data, n_steps=1, batch_size=64, seed=5, progress=False)
+    generator = torch.Generator().manual_seed(5)                 # the draws of the first step
+    x_data = torch.as_tensor(data)[torch.randint(0, len(data), (64,), generator=generator)]
+    s, noise = torch.rand(64, 1, generator=generator), torch.randn(64, 2, generator=generator)
+    model.load_state_dict(initial, strict=False)
+    shown = diffusion.noise_prediction_loss(model, diffusion.NoiseSchedule(), x_data, s, noise)
+    assert result.losses[0] == shown.item()
