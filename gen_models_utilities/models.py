@@ -16,8 +16,7 @@ def mlp(sizes: list[int], final_activation: bool = False) -> nn.Sequential:
     """Linear layers of the given widths with ReLU between them.
 
     The ReLUs work in place: a Linear layer's output is needed by nothing but its ReLU, so each
-    layer allocates one (B, width) tensor, not two. (``train`` does not run these modules: see
-    ``mlp_gradients``.)
+    layer allocates one (B, width) tensor, not two.
     """
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
