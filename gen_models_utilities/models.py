@@ -29,7 +29,9 @@ def mlp(sizes: list[int], final_activation: bool = False) -> nn.Sequential:
 def time_column(t, batch: int, like: torch.Tensor) -> torch.Tensor:
     """Time as a (B, 1) tensor on x's device and dtype, from a float, (B,), (1, 1) or (B, 1)."""
     if not isinstance(t, torch.Tensor):
-        return torch.full((batch, 1), check_real("t", t), device=like.device, dtype=like.dtype)
+        largest = torch.finfo(like.dtype).max                  # beyond it torch.full overflows
+        return torch.full((batch, 1), check_real("t", t, low=-largest, high=largest), device=like.device,
+                          dtype=like.dtype)
     if t.is_complex() or t.dtype == torch.bool:
         raise TypeError(f"t must hold real times, got {_short(t)}")
     check_has_values("t", t)

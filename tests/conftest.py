@@ -10,6 +10,13 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# The fuzz tests draw the same examples on every run, so a run's verdict does not depend on luck.
+# HYPOTHESIS_PROFILE=explore draws new ones each run, for hunting bugs by hand.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # The tests train and sample tiny models: one thread is faster for them and is not disturbed by
 # whatever else runs on the machine. (Notebooks run in their own kernels, with the default.)

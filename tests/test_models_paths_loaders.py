@@ -26,6 +26,8 @@ def test_time_may_be_a_float_a_vector_or_a_column():
     assert torch.allclose(model(x, torch.full((6,), 0.3)), column)
     with pytest.raises(ValueError, match="t must be"):
         model(x, torch.zeros(5, 1))
+    with pytest.raises(ValueError, match=r"t must be <= 3.40\d*e\+38"):     # torch.full overflowed here
+        model(x, 3.5e38)
 
 
 def test_one_hot_refuses_a_single_unwrapped_label():
