@@ -1,16 +1,16 @@
-"""The training loops the benchmarks race against each other, all on the same network.
+"""The training loops the speed benchmark races, all at one recipe on the same network.
 
 * :class:`ChapterLoop` re-states the chapter's loop: a DataLoader epoch over the data, one
   optimiser step per batch, with the straight-line path written inline.
 * :func:`package_run` is the package's ``training.train``.
 * :class:`TorchCFMLoop` and :class:`FlowMatchingLoop` use the peer libraries the way their
-  own 2-D tutorials do (TorchCFM's ``ConditionalFlowMatcher`` with sigma = 0 and Adam at its
-  default rate on batches of 256; Meta's ``flow_matching`` ``AffineProbPath`` with a
-  ``CondOTScheduler`` and Adam at 1e-3 on batches of 4096), with the package's
+  own 2-D tutorials do (TorchCFM's ``ConditionalFlowMatcher`` with sigma = 0; Meta's
+  ``flow_matching`` ``AffineProbPath`` with a ``CondOTScheduler``), with the package's
   ``VelocityField`` in place of the tutorials' MLPs.
 
-Every loop can be resumed: ``run(n_steps)`` trains that many more steps and returns the
-seconds it took, so a benchmark can alternate between contenders and pause to evaluate.
+Every loop is built with the same batch size, AdamW and learning rate, and draws t ~ U[0, 1]
+and a Gaussian x0, so that only the implementation differs. ``run(n_steps)`` trains at least
+that many more steps and returns (steps taken, seconds), so a benchmark can alternate.
 """
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def fresh_model(seed: int = 0) -> VelocityField:
         return VelocityField()
 
 
+def package_run(model: nn.Module, data, n_steps: int, seed: int = 0, **recipe) -> float:
+    """``training.train`` for ``n_steps`` steps (recipe: its keyword arguments); returns seconds."""
+    start = now()
+    train(model, data, n_steps=n_steps, seed=seed, progress=False, **recipe)
+    return now() - start
+
+
 class ChapterLoop:
     """The chapter's loop: ``for epoch: for (x1,) in loader:`` one AdamW step per batch.
 
@@ -40,15 +47,13 @@ class ChapterLoop:
         self.model = model
         self.loader = make_loader(data, batch_size=batch_size, seed=seed)
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-        self.losses: list[float] = []
-        self.epoch = 0
 
-    def run(self, n_epochs: int) -> tuple[int, float]:
-        """Train ``n_epochs`` epochs; returns (optimiser steps taken, seconds)."""
+    def run(self, n_steps: int) -> tuple[int, float]:
+        """Train whole epochs until at least ``n_steps`` steps; returns (steps taken, seconds)."""
         self.model.train()
         steps = 0
         start = now()
-        for _ in range(n_epochs):
+        while steps < n_steps:
             for (x1,) in self.loader:
                 x0 = torch.randn_like(x1)                       # Gaussian base
                 t = torch.rand(x1.shape[0], 1)
@@ -58,31 +63,18 @@ class ChapterLoop:
                 loss.backward()
                 self.optimizer.step()
                 steps += 1
-            if self.epoch % 50 == 0:                            # the chapter logs every 50 epochs
-                self.losses.append(loss.item())
-            self.epoch += 1
         return steps, now() - start
 
 
-def package_run(model: nn.Module, data, n_steps: int, seed: int = 0, **recipe) -> float:
-    """``training.train`` for ``n_steps`` steps (recipe: its keyword arguments); returns seconds."""
-    start = now()
-    train(model, data, n_steps=n_steps, seed=seed, progress=False, **recipe)
-    return now() - start
-
-
 class _PeerLoop:
-    """Shared plumbing: an optimiser, batches of data drawn at random, resumable steps."""
+    """Shared plumbing: AdamW, batches of data drawn at random, resumable steps."""
 
-    batch_size = 256
-    lr = 1e-3
-
-    def __init__(self, model: nn.Module, data, seed: int = 0):
+    def __init__(self, model: nn.Module, data, batch_size: int = 256, lr: float = 1e-3, seed: int = 0):
         self.model = model
         self.data = torch.as_tensor(data, dtype=torch.float32)
+        self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
-        self.steps = 0
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
 
     def data_batch(self) -> torch.Tensor:
         """x1: (batch_size, 2) rows drawn from the data, as the tutorials draw fresh samples."""
@@ -92,8 +84,8 @@ class _PeerLoop:
     def loss(self) -> torch.Tensor:
         raise NotImplementedError
 
-    def run(self, n_steps: int) -> float:
-        """Train ``n_steps`` more steps; returns seconds."""
+    def run(self, n_steps: int) -> tuple[int, float]:
+        """Train ``n_steps`` more steps; returns (n_steps, seconds)."""
         self.model.train()
         start = now()
         for _ in range(n_steps):
@@ -101,22 +93,16 @@ class _PeerLoop:
             loss = self.loss()
             loss.backward()
             self.optimizer.step()
-        self.steps += n_steps
-        seconds = now() - start
-        self.model.eval()
-        return seconds
+        return n_steps, now() - start
 
 
 class TorchCFMLoop(_PeerLoop):
     """TorchCFM's tutorial loop: ``t, x_t, u_t = FM.sample_location_and_conditional_flow(x0, x1)``."""
 
-    batch_size = 256
-    lr = 1e-3            # torch.optim.Adam's default, which the tutorial keeps
-
-    def __init__(self, model: nn.Module, data, seed: int = 0):
+    def __init__(self, model: nn.Module, data, batch_size: int = 256, lr: float = 1e-3, seed: int = 0):
         from torchcfm.conditional_flow_matching import ConditionalFlowMatcher
 
-        super().__init__(model, data, seed)
+        super().__init__(model, data, batch_size, lr, seed)
         self.matcher = ConditionalFlowMatcher(sigma=0.0)
 
     def loss(self) -> torch.Tensor:
@@ -131,14 +117,11 @@ class FlowMatchingLoop(_PeerLoop):
     """Meta flow_matching's 2-D tutorial loop: ``path.sample(t=t, x_0=x_0, x_1=x_1)`` on an
     ``AffineProbPath(scheduler=CondOTScheduler())``, regressing onto ``dx_t``."""
 
-    batch_size = 4096
-    lr = 1e-3
-
-    def __init__(self, model: nn.Module, data, seed: int = 0):
+    def __init__(self, model: nn.Module, data, batch_size: int = 256, lr: float = 1e-3, seed: int = 0):
         from flow_matching.path import AffineProbPath
         from flow_matching.path.scheduler import CondOTScheduler
 
-        super().__init__(model, data, seed)
+        super().__init__(model, data, batch_size, lr, seed)
         self.path = AffineProbPath(scheduler=CondOTScheduler())
 
     def loss(self) -> torch.Tensor:
@@ -146,4 +129,7 @@ class FlowMatchingLoop(_PeerLoop):
         x_0 = torch.randn(x_1.shape, generator=self.generator)
         t = torch.rand(x_1.shape[0], generator=self.generator)
         sample = self.path.sample(t=t, x_0=x_0, x_1=x_1)
-        return torch.pow(self.model(sample.x_t, sample.t) - sample.dx_t, 2).mean()
+        return torch.pow(self.model(sample.x_t, sample.t[:, None]) - sample.dx_t, 2).mean()
+
+
+PEERS = {"torchcfm": TorchCFMLoop, "flow_matching": FlowMatchingLoop}

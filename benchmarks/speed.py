@@ -1,41 +1,56 @@
-"""Training speed: the chapter's DataLoader loop against ``training.train``, same network.
+"""Implementation speed at one recipe: ``training.train`` against the chapter's loop and the peers.
 
-Both sides train a VelocityField on the chapter's 1000 ring points, with batches of 1000 as
-in the chapter's first model (one epoch is one step) and, as a second reading, of 128 as in
-its conditional models. They take turns in chunks, so a change in machine load hits both
-alike and their ratio stays fair.
+Every contender trains the same VelocityField from the same weights on the chapter's 1000 ring
+points, with the same batch, AdamW at the same learning rate, a constant rate and t ~ U[0, 1]
+(``SAME_RECIPE``), so a difference in steps per second is the implementation's alone. They take
+turns in chunks, so a change in machine load hits all alike and their ratios stay fair.
 """
 from __future__ import annotations
 
 from gen_models_utilities import create_ring_gaussians
 
-from .contenders import ChapterLoop, fresh_model, package_run
+from .contenders import PEERS, ChapterLoop, fresh_model, package_run
 
-BATCH_SIZE = 1000
-N_POINTS = 1000          # the chapter trains on create_ring_gaussians(n_samples=1000)
+BATCH_SIZES = (256, 1000)     # 1000: the chapter's first model (one epoch is one step)
+N_POINTS = 1000               # the chapter trains on create_ring_gaussians(n_samples=1000)
+SAME_RECIPE = {"lr": 1e-3, "schedule": "constant", "time_sampling": "uniform"}
 
 
-def training_speed(chunk_steps: int = 200, rounds: int = 3, seed: int = 0, batch_size: int = BATCH_SIZE) -> dict:
-    """Steps per second of both loops over ``rounds`` alternating chunks of about ``chunk_steps``.
+def contenders(data, batch_size: int, peers=(), seed: int = 0) -> dict:
+    """{name: run(n_steps) -> (steps taken, seconds)} for the package, the chapter's loop and ``peers``."""
+    package_model = fresh_model(seed)
 
-    Returns:
-        {"train_steps_per_s_chapter_loop": float, "train_steps_per_s_package": float}, with the
-        suffix ``_batch<batch_size>`` when batch_size is not 1000.
+    def package(n_steps: int) -> tuple[int, float]:
+        return n_steps, package_run(package_model, data, n_steps, seed=seed, batch_size=batch_size, **SAME_RECIPE)
+
+    runs = {"package": package,
+            "chapter_loop": ChapterLoop(fresh_model(seed), data, batch_size, SAME_RECIPE["lr"], seed).run}
+    for name in peers:
+        runs[name] = PEERS[name](fresh_model(seed), data, batch_size, SAME_RECIPE["lr"], seed).run
+    return runs
+
+
+def training_speed(chunk_steps: int = 200, rounds: int = 2, peers=(), batch_sizes=BATCH_SIZES, seed: int = 0) -> dict:
+    """Steps per second of every contender over ``rounds`` alternating chunks of ``chunk_steps``.
+
+    Returns {"speed_steps_per_s_<name>_batch<B>": float, "speed_ratio_package_vs_<name>_batch<B>":
+    float} for every contender name and batch size B.
     """
     data = create_ring_gaussians(N_POINTS, seed=seed)[0]
-    chapter = ChapterLoop(fresh_model(seed), data, batch_size=batch_size)
-    package_model = fresh_model(seed)
-    batches_per_epoch = -(-N_POINTS // batch_size)
-    epochs = max(1, chunk_steps // batches_per_epoch)
-    chapter.run(1)                                             # warm up both code paths
-    package_run(package_model, data, 2, batch_size=batch_size, seed=seed)
-    totals = {"chapter_loop": [0, 0.0], "package": [0, 0.0]}
-    for round_index in range(rounds):
-        steps, seconds = chapter.run(epochs)
-        totals["chapter_loop"][0] += steps
-        totals["chapter_loop"][1] += seconds
-        seconds = package_run(package_model, data, steps, batch_size=batch_size, seed=seed + round_index)
-        totals["package"][0] += steps
-        totals["package"][1] += seconds
-    suffix = "" if batch_size == BATCH_SIZE else f"_batch{batch_size}"
-    return {f"train_steps_per_s_{name}{suffix}": steps / seconds for name, (steps, seconds) in totals.items()}
+    results = {}
+    for batch_size in batch_sizes:
+        runs = contenders(data, batch_size, peers, seed)
+        for run in runs.values():
+            run(2)                                              # warm up every code path
+        totals = {name: [0, 0.0] for name in runs}
+        for _ in range(rounds):
+            for name, run in runs.items():
+                steps, seconds = run(chunk_steps)
+                totals[name][0] += steps
+                totals[name][1] += seconds
+        speed = {name: steps / seconds for name, (steps, seconds) in totals.items()}
+        for name, value in speed.items():
+            results[f"speed_steps_per_s_{name}_batch{batch_size}"] = value
+            if name != "package":
+                results[f"speed_ratio_package_vs_{name}_batch{batch_size}"] = speed["package"] / value
+    return results

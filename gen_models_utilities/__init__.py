@@ -7,8 +7,10 @@ import torch
 
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-from .checkpoints import CheckpointError, load_checkpoint, load_pretrained, save_checkpoint  # noqa: E402
-from .base_distributions import BASE_NAMES, canonical_base_name, sample_base  # noqa: E402
+from .checkpoints import (CheckpointError, PretrainedModels, load_checkpoint, load_pretrained,  # noqa: E402
+                          save_checkpoint)
+from .base_distributions import (BASES, BaseDistribution, canonical_base_name, get_base,  # noqa: E402
+                                 register_base, sample_base)
 from .couplings import (class_conditional_ot_coupling, get_coupling, independent_coupling,  # noqa: E402
                         minibatch_ot_coupling)
 from .data import create_ring_gaussians, ring_mode_centers  # noqa: E402
@@ -23,7 +25,8 @@ from .plotting import (plot_conditional_samples_continuous, plot_conditional_sam
                        plot_loss, plot_pairs, plot_samples, plot_trajectories, plot_velocity_field)
 from .reflow import ReflowPairs, reflow_pairs, train_on_pairs  # noqa: E402
 from .seeding import set_seed  # noqa: E402
-from .solvers import euler_step, generate, heun_step, midpoint_step, rk4_step, solve_ode  # noqa: E402
+from .solvers import (SOLVERS, euler_step, generate, heun_step, midpoint_step, register_solver,  # noqa: E402
+                      rk4_step, solve_ode, solver_names)
 from .style import use_book_style  # noqa: E402
 from .training import TrainingResult, train  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Argument checks shared by the public functions.
+"""Argument checks for the public functions, each run once at the boundary.
 
 Each check raises a ``TypeError`` or ``ValueError`` that names the argument, the value it
 received and what is allowed, so a student sees the mistake instead of a deep traceback.
@@ -9,14 +9,23 @@ import numbers
 
 import numpy as np
 import torch
+from torch import nn
+
+# Upper bounds that refuse absurd sizes before anything is allocated. They sit far above what
+# the notebooks use; a typo such as n_samples=10**12 fails at once with a readable message.
+MAX_SAMPLES = 10_000_000       # points drawn or batched in one call
+MAX_SEED = 2**64 - 1           # the largest seed torch accepts
+MAX_WIDTH = 4096               # embedding sizes and one-hot classes
+MAX_PAIRWISE = 100_000_000     # entries of a pairwise (N x M) distance matrix
+MAX_ODE_STEPS = 1_000_000      # steps of one ODE solve
+MAX_TRAIN_STEPS = 10_000_000   # optimisation steps of one training run
 
 
 def _short(value) -> str:
     """A short, readable description of a value for an error message."""
-    if isinstance(value, torch.Tensor):
-        return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
-    if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return f"{'tensor' if isinstance(value, torch.Tensor) else 'array'} of shape {tuple(value.shape)} " \
+               f"and dtype {value.dtype}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -41,8 +50,7 @@ def check_real(name: str, value, low: float | None = None, high: float | None = 
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if low is not None and (value < low or (low_open and value == low)):
-        sign = ">" if low_open else ">="
-        raise ValueError(f"{name} must be {sign} {low}, got {value}")
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
     if high is not None and value > high:
         raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
@@ -55,91 +63,8 @@ def check_choice(name: str, value, allowed) -> str:
     return value
 
 
-def _tensor_from(name: str, value, expected: str) -> torch.Tensor:
-    """``value`` itself if it is a tensor, else the numeric (or bool) NumPy array it makes, as a
-    tensor of the same shape; TypeError ("{name} must be {expected}") for anything else."""
-    if isinstance(value, torch.Tensor):
-        return value
-    try:
-        array = np.asarray(value)
-    except Exception as error:  # ragged lists and the like
-        raise TypeError(f"{name} must be {expected}, got {_short(value)}") from error
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise TypeError(f"{name} must be {expected}, got {_short(value)}")
-    # np.ascontiguousarray would turn a 0-d array into shape (1,): copy only when needed.
-    return torch.from_numpy(array if array.flags.c_contiguous else np.ascontiguousarray(array))
-
-
-def as_points(name: str, points, dim: int = 2, allow_empty: bool = False) -> torch.Tensor:
-    """Return ``points`` as a float32 tensor of shape (N, dim), refusing NaN and inf.
-
-    Accepts a torch tensor or anything NumPy turns into a real array. A tensor keeps its device.
-    """
-    tensor = _tensor_from(name, points, f"a real-valued array of shape (N, {dim})")
-    if tensor.is_complex() or tensor.dtype == torch.bool:
-        raise TypeError(f"{name} must hold real numbers, got {_short(tensor)}")
-    check_has_values(name, tensor)
-    if tensor.dim() != 2 or tensor.shape[1] != dim:
-        raise ValueError(f"{name} must have shape (N, {dim}), got shape {tuple(tensor.shape)}")
-    if tensor.shape[0] == 0 and not allow_empty:
-        raise ValueError(f"{name} must hold at least one point, got shape {tuple(tensor.shape)}")
-    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} must not contain NaN or inf values")
-    tensor = tensor.float()
-    if not torch.isfinite(tensor).all():
-        raise ValueError(f"{name} holds values too large for float32 (|x| > 3.4e38)")
-    return tensor
-
-
-def as_labels(name: str, labels, n_points: int, n_classes: int) -> torch.Tensor:
-    """Return integer class labels as an int64 tensor of shape (N,), each in [0, n_classes)."""
-    tensor = as_real_tensor(name, labels, allow_bool=True)
-    if tensor.is_floating_point():
-        if not (torch.isfinite(tensor).all() and torch.equal(tensor, tensor.round())):
-            raise TypeError(f"{name} must hold whole-number class indices, got {_short(labels)}")
-    elif tensor.dtype == torch.bool or tensor.is_complex():
-        raise TypeError(f"{name} must hold integer class indices, got {_short(labels)}")
-    if tensor.dim() != 1 or tensor.shape[0] != n_points:
-        raise ValueError(f"{name} must have shape ({n_points},) to match the data, got shape {tuple(tensor.shape)}")
-    tensor = tensor.long()
-    if n_points and (int(tensor.min()) < 0 or int(tensor.max()) >= n_classes):
-        raise ValueError(
-            f"{name} must lie in [0, {n_classes - 1}] for n_classes={n_classes}, "
-            f"got values from {int(tensor.min())} to {int(tensor.max())}")
-    return tensor
-
-
-def make_generator(seed=None, generator: torch.Generator | None = None) -> torch.Generator | None:
-    """A private ``torch.Generator`` from a seed, the given generator, or None (global RNG)."""
-    if generator is not None:
-        if not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator, got {_short(generator)}")
-        if seed is not None:
-            raise ValueError("pass either seed or generator, not both")
-        return generator
-    if seed is None:
-        return None
-    if isinstance(seed, torch.Generator):
-        return seed
-    seed = check_positive_int("seed", seed, minimum=0, maximum=MAX_SEED)
-    return torch.Generator().manual_seed(seed)
-
-
-# Upper bounds that refuse absurd sizes before anything is allocated. They sit far above what
-# the notebooks use; a typo such as n_samples=10**12 fails at once with a readable message.
-MAX_SAMPLES = 10_000_000       # points drawn or batched in one call
-MAX_SEED = 2**64 - 1           # the largest seed torch accepts
-MAX_WIDTH = 4096               # network widths, embedding sizes and one-hot classes
-MAX_PAIRWISE = 100_000_000     # entries of a pairwise (N x M) distance matrix
-MAX_ODE_STEPS = 1_000_000      # steps of one ODE solve
-MAX_TRAIN_STEPS = 10_000_000   # optimisation steps of one training run
-
-
 def check_device(name: str, value) -> torch.device | None:
-    """Return ``value`` as a usable ``torch.device`` (None stays None).
-
-    Refuses the 'meta' device (tensors without values) and devices this machine lacks.
-    """
+    """Return ``value`` as a ``torch.device`` this machine has (None stays None; 'meta' is refused)."""
     if value is None:
         return None
     if not isinstance(value, (str, torch.device)):
@@ -156,26 +81,78 @@ def check_device(name: str, value) -> torch.device | None:
     return device
 
 
-def check_has_values(name: str, tensor: torch.Tensor) -> torch.Tensor:
-    """Refuse tensors on the 'meta' device: they have a shape but no values."""
-    if tensor.device.type == "meta":
-        raise ValueError(f"{name} is a 'meta' tensor, which holds no values; pass a tensor on "
-                         f"'cpu' or 'cuda'")
-    return tensor
+def check_model(model) -> None:
+    """``model`` must be callable as model(x, t[, condition]); a module must hold real weights (not 'meta')."""
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x, t[, condition]), got {_short(model)}")
+    if isinstance(model, nn.Module) and any(p.device.type == "meta" for p in model.parameters()):
+        raise ValueError(f"model {type(model).__name__} has its weights on the 'meta' device (no values); "
+                         f"load or initialise it on 'cpu' or 'cuda'")
+
+
+def make_generator(seed=None, generator: torch.Generator | None = None) -> torch.Generator | None:
+    """A private ``torch.Generator`` from a seed, the given generator, or None (global RNG)."""
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {_short(generator)}")
+        if seed is not None:
+            raise ValueError("pass either seed or generator, not both")
+        return generator
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    return torch.Generator().manual_seed(check_positive_int("seed", seed, minimum=0, maximum=MAX_SEED))
 
 
 def as_real_tensor(name: str, value, allow_bool: bool = False) -> torch.Tensor:
-    """``value`` (tensor or array-like) as a tensor of real numbers; TypeError for anything else."""
-    tensor = _tensor_from(name, value, "a real-valued array or tensor")
-    if tensor.is_complex() or (tensor.dtype == torch.bool and not allow_bool):
-        raise TypeError(f"{name} must hold real numbers, got {_short(tensor)}")
-    return check_has_values(name, tensor)
+    """``value`` (tensor or array-like) as a tensor of real numbers with values (not 'meta').
+
+    A tensor is returned as it is; anything else goes through NumPy. TypeError otherwise.
+    """
+    if not isinstance(value, torch.Tensor):
+        try:
+            array = np.asarray(value)
+        except Exception as error:  # ragged lists and the like
+            raise TypeError(f"{name} must be a real-valued array or tensor, got {_short(value)}") from error
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise TypeError(f"{name} must be a real-valued array or tensor, got {_short(value)}")
+        # np.ascontiguousarray would turn a 0-d array into shape (1,): copy only when needed.
+        value = torch.from_numpy(array if array.flags.c_contiguous else np.ascontiguousarray(array))
+    if value.is_complex() or (value.dtype == torch.bool and not allow_bool):
+        raise TypeError(f"{name} must hold real numbers, got {_short(value)}")
+    if value.device.type == "meta":
+        raise ValueError(f"{name} is a 'meta' tensor, which holds no values; pass a tensor on 'cpu' or 'cuda'")
+    return value
 
 
 def check_finite(name: str, tensor: torch.Tensor) -> torch.Tensor:
-    """Refuse NaN and inf values (after the conversion to the working dtype)."""
+    """Refuse NaN and inf values (checked after the conversion to the working dtype)."""
     if not torch.isfinite(tensor).all():
         raise ValueError(f"{name} must not contain NaN or inf values (or values too large for float32)")
+    return tensor
+
+
+def as_points(name: str, points, dim: int = 2, allow_empty: bool = False) -> torch.Tensor:
+    """``points`` (tensor or array-like, N x dim) as a finite float32 tensor; a tensor keeps its device."""
+    tensor = as_real_tensor(name, points)
+    if tensor.dim() != 2 or tensor.shape[1] != dim:
+        raise ValueError(f"{name} must have shape (N, {dim}), got shape {tuple(tensor.shape)}")
+    if tensor.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{name} must hold at least one point, got shape {tuple(tensor.shape)}")
+    return check_finite(name, tensor.float())
+
+
+def as_labels(name: str, labels, n_points: int | None, n_classes: int) -> torch.Tensor:
+    """Class labels as an int64 tensor (n_points,) (any length if None), whole numbers in [0, n_classes)."""
+    tensor = as_real_tensor(name, labels)
+    if tensor.is_floating_point() and not (torch.isfinite(tensor).all() and torch.equal(tensor, tensor.round())):
+        raise TypeError(f"{name} must hold whole-number class indices, got {_short(labels)}")
+    if tensor.dim() != 1 or tensor.shape[0] != (n_points if n_points is not None else tensor.shape[0]):
+        raise ValueError(f"{name} must have shape ({'N' if n_points is None else n_points},)"
+                         f"{'' if n_points is None else ' to match the data'}, got shape {tuple(tensor.shape)}")
+    tensor = tensor.long()
+    if len(tensor) and (int(tensor.min()) < 0 or int(tensor.max()) >= n_classes):
+        raise ValueError(f"{name} must lie in [0, {n_classes - 1}] for n_classes={n_classes}, "
+                         f"got values from {int(tensor.min())} to {int(tensor.max())}")
     return tensor
 
 
@@ -185,19 +162,18 @@ def as_conditions(name: str, value, n_rows: int, width: int | None = None) -> to
     if tensor.dim() == 1:
         tensor = tensor[:, None]
     if tensor.dim() != 2 or tensor.shape[0] != n_rows or (width is not None and tensor.shape[1] != width):
-        wide = "C" if width is None else str(width)
-        raise ValueError(f"{name} must have shape ({n_rows}, {wide}), one row per point, "
-                         f"got shape {tuple(tensor.shape)}")
+        raise ValueError(f"{name} must have shape ({n_rows}, {'C' if width is None else width}), one row per "
+                         f"point, got shape {tuple(tensor.shape)}")
     return check_finite(name, tensor.float())
 
 
 def as_trajectory(name: str, value, dim: int | None = None, min_frames: int = 1) -> torch.Tensor:
     """A finite trajectory as a float64 CPU tensor (S + 1, B, D) with at least one particle."""
     tensor = as_real_tensor(name, value.detach() if isinstance(value, torch.Tensor) else value)
-    wide = "D" if dim is None else str(dim)
     if tensor.dim() != 3 or (dim is not None and tensor.shape[2] != dim) or tensor.shape[2] == 0:
-        raise ValueError(f"{name} must have shape (S + 1, B, {wide}), got shape {tuple(tensor.shape)}")
+        raise ValueError(f"{name} must have shape (S + 1, B, {'D' if dim is None else dim}), "
+                         f"got shape {tuple(tensor.shape)}")
     if tensor.shape[0] < min_frames or tensor.shape[1] == 0:
         raise ValueError(f"{name} must hold at least {min_frames} time points and one particle, "
                          f"got shape {tuple(tensor.shape)}")
-    return check_finite(name, tensor.detach().cpu().double())
+    return check_finite(name, tensor.cpu().double())

@@ -1,4 +1,4 @@
-"""Saving and loading models safely, and the checkpoints the package ships.
+"""Saving and loading models safely, and the one place that loads the shipped checkpoints.
 
 A checkpoint is a plain dictionary of tensors, numbers and strings:
     {"format_version", "model_class", "model_config", "state_dict", "metadata"}
@@ -6,15 +6,16 @@ It is written atomically (a temporary file in the same folder, then a rename), s
 interrupted save never leaves a broken file where a good one was, and read with
 ``torch.load(weights_only=True)``, which refuses to unpickle code.
 
-    python -m gen_models_utilities.checkpoints --retrain     # rebuild every shipped checkpoint
+The shipped models live in ``pretrained/{kind}_{base}.pt``, one per model kind of
+``recipes.MODEL_KINDS`` and base of ``BASES``: ``load_pretrained("fm", "uniform")`` or, for
+widgets, ``PretrainedModels("fm")``. ``python -m tools.retrain_checkpoints`` rebuilds them.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import pickle
 import tempfile
-import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -120,41 +121,58 @@ def load_checkpoint(path, expected_class: str | type | None = None, map_location
     return model.eval(), payload["metadata"]
 
 
-def pretrained_path(name: str) -> Path:
-    """Path of a shipped checkpoint by recipe name."""
-    from .recipes import RECIPES
+def pretrained_path(kind: str, base: str = "gaussian") -> Path:
+    """Where the shipped checkpoint of ``kind`` ('fm', 'onehot', 'radius') trained from ``base`` lives."""
+    from .base_distributions import canonical_base_name
+    from .recipes import MODEL_KINDS
     from ._checks import check_choice
 
-    check_choice("name", name, tuple(RECIPES))
-    return PRETRAINED_DIR / f"{name}.pt"
+    return PRETRAINED_DIR / f"{check_choice('kind', kind, tuple(MODEL_KINDS))}_{canonical_base_name(base)}.pt"
 
 
-def load_pretrained(name: str, map_location="cpu"):
-    """A shipped, well-trained model by recipe name (see ``recipes.RECIPES``): (model, metadata)."""
-    path = pretrained_path(name)
+def load_pretrained(kind: str, base: str = "gaussian", map_location="cpu"):
+    """The shipped, well-trained model of ``kind`` trained from ``base``: (model, metadata)."""
+    path = pretrained_path(kind, base)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {name!r} is not built; run `make checkpoints`")
+        raise FileNotFoundError(f"no shipped checkpoint {path.name}; run `make checkpoints` to train it")
     return load_checkpoint(path, map_location=map_location)
 
 
-def main(argv=None) -> None:
-    from .recipes import RECIPES, train_recipe
+class PretrainedModels(Mapping):
+    """The shipped models of one kind as a read-only dict {base name: model}, for the widgets.
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--retrain", action="store_true", help="retrain and overwrite the shipped checkpoints")
-    parser.add_argument("--only", nargs="*", choices=sorted(RECIPES), help="recipes to build (default: all)")
-    args = parser.parse_args(argv)
-    if not args.retrain:
-        for name in RECIPES:
-            path = PRETRAINED_DIR / f"{name}.pt"
-            print(f"{name:24s} {'present' if path.is_file() else 'missing'}")
-        return
-    for name in args.only or RECIPES:
-        start = time.perf_counter()
-        model, metadata = train_recipe(name)
-        save_checkpoint(model, PRETRAINED_DIR / f"{name}.pt", **metadata)
-        print(f"{name:24s} {time.perf_counter() - start:6.1f} s  {metadata['quality']}", flush=True)
+    Holds the bases of ``BASES`` that have a checkpoint (read when iterated, so a base
+    registered later appears once its checkpoint exists); each model loads on first use.
+    """
 
+    def __init__(self, kind: str):
+        from .recipes import MODEL_KINDS
+        from ._checks import check_choice
 
-if __name__ == "__main__":
-    main()
+        self.kind = check_choice("kind", kind, tuple(MODEL_KINDS))
+        self._loaded: dict = {}
+
+    def __getitem__(self, base: str) -> nn.Module:
+        if base not in self:
+            raise KeyError(base)
+        if base not in self._loaded:
+            self._loaded[base] = load_pretrained(self.kind, base)[0]
+        return self._loaded[base]
+
+    def bases(self) -> list[str]:
+        """The bases of ``BASES``, in registry order, that have a checkpoint of this kind."""
+        from .base_distributions import BASES
+
+        return [base for base in BASES if (PRETRAINED_DIR / f"{self.kind}_{base}.pt").is_file()]
+
+    def __contains__(self, base) -> bool:
+        return base in self.bases()
+
+    def __iter__(self):
+        return iter(self.bases())
+
+    def __len__(self) -> int:
+        return len(self.bases())
+
+    def __repr__(self) -> str:
+        return f"PretrainedModels({self.kind!r}): {self.bases()}"

@@ -13,17 +13,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import as_points, check_positive_int, check_real, make_generator
+from ._checks import as_points, check_positive_int, make_generator
 from .base_distributions import canonical_base_name
 from .likelihood import AugmentedField, base_log_density
 from .loaders import RandomBatches
 from .solvers import rk4_step
-from .training import SCHEDULES, TrainingResult, backpropagate, make_optimizer, run_steps
+from .training import TrainingResult, check_training_budget, run_steps
 
 
 def cnf_log_likelihood(model: nn.Module, x1: torch.Tensor, base: str = "gaussian", ode_steps: int = 6) -> torch.Tensor:
     """Differentiable exact log p_1(x1): (B, 2) -> (B,), by ``ode_steps`` RK4 steps from t = 1 to 0."""
-    ode_steps = check_positive_int("ode_steps", ode_steps)
     field = AugmentedField(model, create_graph=True)
     state = torch.cat([x1, torch.zeros(x1.shape[0], 1, dtype=x1.dtype, device=x1.device)], dim=1)
     h = -1.0 / ode_steps
@@ -44,21 +43,16 @@ def train_cnf(model: nn.Module, data, base: str = "gaussian", n_steps: int = 200
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     base = canonical_base_name(base)
     base_log_density(base, torch.zeros(1, 2))                 # the base needs a density
-    n_steps = check_positive_int("n_steps", n_steps)
-    batch_size = check_positive_int("batch_size", batch_size)
+    n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
     ode_steps = check_positive_int("ode_steps", ode_steps)
-    lr = check_real("lr", lr, low=0.0, low_open=True)
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
     rng = make_generator(seed)
     batches = RandomBatches(as_points("data", data), batch_size, generator=rng)
-    optimizer = make_optimizer(model, lr)
+
+    def batch_loss() -> torch.Tensor:
+        x1, _ = batches.sample()
+        return -cnf_log_likelihood(model, x1, base, ode_steps).mean()
+
     result = TrainingResult(base=base, recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                                                "schedule": schedule, "ode_steps": ode_steps,
                                                "objective": "maximum likelihood"})
-
-    def step_loss(step: int) -> torch.Tensor:
-        x1, _ = batches.sample()
-        return backpropagate(optimizer, -cnf_log_likelihood(model, x1, base, ode_steps).mean())
-
-    return run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, desc="CNF", progress=progress)
+    return run_steps(model, batch_loss, n_steps, lr, schedule, result, desc="CNF", progress=progress)

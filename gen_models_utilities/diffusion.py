@@ -23,10 +23,9 @@ from torch import nn
 from ._checks import as_points, check_positive_int, check_real, make_generator
 from .base_distributions import sample_base
 from .loaders import RandomBatches
-from .mlp_gradients import VelocityModelGradients
 from .models import VelocityField
 from .solvers import ODESolution, solve_ode
-from .training import SCHEDULES, TrainingResult, make_optimizer, regression_step, run_steps
+from .training import TrainingResult, check_training_budget, run_steps
 
 
 @dataclass(frozen=True)
@@ -78,33 +77,25 @@ def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int
                     progress=None) -> TrainingResult:
     """Train ``model`` (any ``model(x, s)``, e.g. a VelocityField) to predict the noise.
 
-    Same optimiser, learning-rate ``schedule`` and gradient computation as ``training.train``
-    (AdamW, 'cosine' or 'constant'), batches drawn from memory, s ~ U[0, 1], eps ~ N(0, I).
+    The loop and optimiser of ``training.train`` (AdamW, ``schedule`` 'cosine' or 'constant',
+    batches drawn from memory), with s ~ U[0, 1], eps ~ N(0, I) and ``noise_prediction_loss``.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    n_steps = check_positive_int("n_steps", n_steps)
-    batch_size = check_positive_int("batch_size", batch_size)
-    lr = check_real("lr", lr, low=0.0, low_open=True)
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+    n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
     noise_schedule = noise_schedule or NoiseSchedule()
     rng = make_generator(seed)
     batches = RandomBatches(as_points("data", data), batch_size, generator=rng)
-    optimizer = make_optimizer(model, lr)
-    result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
-                                    "schedule": schedule, "objective": "noise prediction"})
 
-    gradients = VelocityModelGradients.for_model(model)      # as train: the same numbers, faster
-
-    def step_loss(step: int) -> torch.Tensor:
+    def batch_loss() -> torch.Tensor:
         x_data, _ = batches.sample()
         s = torch.rand(batch_size, 1, generator=rng)
         noise = torch.randn(batch_size, 2, generator=rng)
-        # noise_prediction_loss, with the gradients of training.train
-        return regression_step(model, optimizer, gradients, add_noise(noise_schedule, x_data, s, noise), s, None, noise)
+        return noise_prediction_loss(model, noise_schedule, x_data, s, noise)
 
-    return run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, desc="diffusion", progress=progress)
+    result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
+                                    "schedule": schedule, "objective": "noise prediction"})
+    return run_steps(model, batch_loss, n_steps, lr, schedule, result, desc="diffusion", progress=progress)
 
 
 class DiffusionModel(nn.Module):

@@ -8,7 +8,7 @@ knows two fields, the conditional v(x, t, c) and the unconditional v(x, t, 0). S
 
 w = 0 is the unconditional model, w = 1 the conditional one, and w > 1 pushes further along the
 direction that separates the class from the rest: samples crowd into the requested mode and,
-for large w, overshoot it.
+for large w, overshoot it. ``widgets.guidance_explorer`` puts w on a slider.
 """
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ from torch import nn
 from ._checks import check_positive_int, check_real
 from .metrics import distance_to_nearest_mode
 from .solvers import ODESolution, broadcast_condition, generate
-
-GUIDANCE_LIMITS = (0.0, 8.0)          # range of the widget's w slider
 
 
 class GuidedVelocity(nn.Module):
@@ -86,50 +84,3 @@ def guidance_sweep(model: nn.Module, scales=(0.0, 1.0, 3.0), n_samples: int = 40
                 for label in range(n_classes)]
         result[float(w)] = float(np.mean(hits))
     return result
-
-
-def draw_guided_samples(model: nn.Module, guidance_scale: float, label: int = 0, n_samples: int = 400,
-                        base: str = "gaussian", n_steps: int = 50, seed: int = 0, data=None):
-    """Guided samples of one class over the data; returns (Figure, text with the hit fraction)."""
-    from .plotting import class_color, new_axes, plot_samples
-
-    guidance_scale = check_real("guidance_scale", guidance_scale, low=GUIDANCE_LIMITS[0], high=GUIDANCE_LIMITS[1])
-    samples = sample_guided(model, label, guidance_scale, n_samples, base, n_steps, seed=seed).x
-    fraction = requested_mode_fraction(samples, label)
-    fig, ax = new_axes(None, 4.5)
-    plot_samples(samples, data=data, ax=ax, color=class_color(label),
-                 title=f"class {label}, w = {guidance_scale:.1f}")
-    text = f"w = {guidance_scale:.1f}: {100 * fraction:.0f}% of samples within 3 std of mode {label}"
-    return fig, text
-
-
-def guidance_widget(model: nn.Module, label: int = 0, data=None, **draw_options):
-    """A w slider (continuous_update=False) redrawing one Output area in place.
-
-    Returns (widget to display, redraw(w) function); tests call redraw directly.
-    ``redraw.last_text`` and ``redraw.n_redraws`` say what the latest redraw showed.
-    """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    slider = widgets.FloatSlider(value=1.0, min=GUIDANCE_LIMITS[0], max=GUIDANCE_LIMITS[1], step=0.5,
-                                 description="w", continuous_update=False)
-    output = widgets.Output()
-
-    def redraw(w: float) -> str:
-        fig, text = draw_guided_samples(model, w, label, data=data, **draw_options)
-        with output:
-            output.clear_output(wait=True)
-            display(fig)
-            print(text)
-        plt.close(fig)
-        redraw.last_text = text
-        redraw.n_redraws += 1
-        return text
-
-    redraw.n_redraws = 0
-
-    slider.observe(lambda change: redraw(change["new"]), names="value")
-    redraw(slider.value)
-    return widgets.VBox([slider, output]), redraw

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from ._checks import as_points, check_choice, check_positive_int, check_real
-from .base_distributions import UNIFORM_HALF_WIDTH, canonical_base_name
+from .base_distributions import BASES, canonical_base_name, get_base
 from .data import RING_MODES, RING_RADIUS, RING_STD, ring_mode_centers
-from .solvers import METHODS, broadcast_condition, generate, solve_ode
+from .solvers import broadcast_condition, generate, solve_ode, solver_names
 
 
 def velocity_and_divergence(velocity, x: torch.Tensor, t: torch.Tensor,
@@ -71,20 +71,17 @@ class AugmentedField(nn.Module):
 
 
 def base_log_density(base: str, x: torch.Tensor) -> torch.Tensor:
-    """log p_0(x) of a base with a known density: (B, 2) -> (B,).
+    """log p_0(x) of a registered base with a known density: (B, 2) -> (B,).
 
-    'gaussian': the standard normal; 'uniform': -log(7^2) inside [-3.5, 3.5]^2, -inf outside.
-    The logo base has no closed-form density, so it raises a ValueError.
+    Reads ``BASES[base].log_density``; a base without one (the logo, sampled from an image)
+    raises a ValueError naming the bases that have a density.
     """
-    base = canonical_base_name(base)
-    if base == "gaussian":
-        return -0.5 * (x ** 2).sum(dim=1) - 0.5 * x.shape[1] * math.log(2 * math.pi)
-    if base == "uniform":
-        inside = (x.abs() <= UNIFORM_HALF_WIDTH).all(dim=1)
-        value = -x.shape[1] * math.log(2 * UNIFORM_HALF_WIDTH)
-        return torch.where(inside, torch.full_like(x[:, 0], value), torch.full_like(x[:, 0], -math.inf))
-    raise ValueError(f"base must have a known density, one of ['gaussian', 'uniform'], got {base!r} "
-                     f"(the {base} base is sampled from an image, its density has no formula)")
+    entry = get_base(base)
+    if entry.log_density is None:
+        known = [name for name, b in BASES.items() if b.log_density is not None]
+        raise ValueError(f"base must have a known density, one of {known}, got {base!r} "
+                         f"(the {entry.label} has no density formula)")
+    return entry.log_density(x)
 
 
 def ring_log_density(x, n_modes: int = RING_MODES, radius: float = RING_RADIUS, std: float = RING_STD) -> torch.Tensor:
@@ -108,10 +105,8 @@ def log_likelihood(model, x1, base: str = "gaussian", n_steps: int = 32, method:
     ('euler', 'midpoint', 'heun', 'rk4' on n_steps steps, or adaptive 'dopri5'). Exact up to
     the ODE solver's error. With ``return_base_points`` also returns x0: (B, 2).
     """
-    base = canonical_base_name(base)
-    if base not in ("gaussian", "uniform"):
-        base_log_density(base, torch.zeros(1, 2))            # raises the explanatory error
-    method = check_choice("method", method, METHODS)
+    base_log_density(base, torch.zeros(1, 2))                 # refuses a base without a density
+    method = check_choice("method", method, solver_names())
     n_steps = check_positive_int("n_steps", n_steps)
     points = as_points("x1", x1)
     device = next(model.parameters(), points).device if isinstance(model, nn.Module) else points.device

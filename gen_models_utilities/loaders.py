@@ -6,12 +6,14 @@ import warnings
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ._checks import (MAX_SAMPLES, MAX_WIDTH, as_conditions, as_labels, as_points, as_real_tensor, check_device,
+from ._checks import (MAX_SAMPLES, MAX_WIDTH, as_conditions, as_labels, as_points, check_device,
                       check_positive_int, make_generator)
 
 
-def _loader(tensors, batch_size: int, shuffle: bool, generator) -> DataLoader:
+def _loader(tensors, batch_size, shuffle: bool, seed, generator) -> DataLoader:
     """A DataLoader that keeps the last, smaller batch, so any non-empty data yields batches."""
+    batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
+    generator = make_generator(seed, generator)
     n_points = tensors[0].shape[0]
     if n_points < batch_size:
         warnings.warn(f"batch_size={batch_size} is larger than the {n_points} points; "
@@ -26,19 +28,13 @@ def make_loader(data, batch_size: int = 1000, shuffle: bool = True, seed=None,
 
     ``seed`` or ``generator`` fix the shuffling without touching the global random state.
     """
-    points = as_points("data", data)
-    batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
-    return _loader((points,), batch_size, shuffle, make_generator(seed, generator))
+    return _loader((as_points("data", data),), batch_size, shuffle, seed, generator)
 
 
 def one_hot(labels, n_classes: int) -> torch.Tensor:
     """Float one-hot codes of integer labels: (N,) -> float32 (N, n_classes)."""
     n_classes = check_positive_int("n_classes", n_classes, maximum=MAX_WIDTH)
-    labels = as_real_tensor("labels", labels, allow_bool=True)
-    if labels.dim() != 1:
-        raise ValueError(f"labels must have shape (N,), got shape {tuple(labels.shape)}")
-    labels = as_labels("labels", labels, labels.shape[0], n_classes)
-    return torch.nn.functional.one_hot(labels, n_classes).float()
+    return torch.nn.functional.one_hot(as_labels("labels", labels, None, n_classes), n_classes).float()
 
 
 def make_conditional_loader_onehot(data, labels, batch_size: int = 128, n_classes: int = 8,
@@ -47,9 +43,8 @@ def make_conditional_loader_onehot(data, labels, batch_size: int = 128, n_classe
     """DataLoader of ``(x1, c)``: x1 float32 (B, 2), c float32 one-hot (B, n_classes)."""
     points = as_points("data", data)
     n_classes = check_positive_int("n_classes", n_classes, maximum=MAX_WIDTH)
-    codes = torch.nn.functional.one_hot(as_labels("labels", labels, points.shape[0], n_classes), n_classes)
-    batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
-    return _loader((points, codes.float()), batch_size, shuffle, make_generator(seed, generator))
+    codes = torch.nn.functional.one_hot(as_labels("labels", labels, len(points), n_classes), n_classes).float()
+    return _loader((points, codes), batch_size, shuffle, seed, generator)
 
 
 def radius_of(points: torch.Tensor) -> torch.Tensor:
@@ -61,8 +56,7 @@ def make_conditional_loader_radius(data, batch_size: int = 128, shuffle: bool = 
                                    generator: torch.Generator | None = None) -> DataLoader:
     """DataLoader of ``(x1, r)``: x1 float32 (B, 2), r float32 (B, 1) the distance of x1 from 0."""
     points = as_points("data", data)
-    batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
-    return _loader((points, radius_of(points)), batch_size, shuffle, make_generator(seed, generator))
+    return _loader((points, radius_of(points)), batch_size, shuffle, seed, generator)
 
 
 class RandomBatches:
@@ -81,17 +75,14 @@ class RandomBatches:
 
     def __init__(self, points, batch_size: int, conditions=None, generator: torch.Generator | None = None,
                  device: torch.device | str | None = None, seed=None):
-        device = check_device("device", device)
-        self.points = as_points("data", points).to(device) if device else as_points("data", points)
+        points = as_points("data", points)
+        self.points = points.to(check_device("device", device) or points.device)
         self.batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
-        if conditions is not None:
-            conditions = as_conditions("conditions", conditions, self.points.shape[0]).to(self.points.device)
-        self.conditions = conditions
+        self.conditions = None if conditions is None else \
+            as_conditions("conditions", conditions, len(points)).to(self.points.device)
         self.generator = make_generator(seed, generator)
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One batch: x1 (B, 2) and its conditions (B, C), or None when there are none."""
-        index = torch.randint(0, self.points.shape[0], (self.batch_size,), generator=self.generator)
-        index = index.to(self.points.device)
-        cond = None if self.conditions is None else self.conditions[index]
-        return self.points[index], cond
+        index = torch.randint(0, len(self.points), (self.batch_size,), generator=self.generator).to(self.points.device)
+        return self.points[index], None if self.conditions is None else self.conditions[index]

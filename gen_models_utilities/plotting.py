@@ -124,15 +124,12 @@ def plot_loss(losses, ax=None, window: int = 50, title: str = "training loss"):
 
 def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: float = LIMIT):
     """The model's velocity on an n_grid x n_grid grid: xx, yy (n, n) and u, v (n, n) arrays."""
+    from .solvers import broadcast_condition
+
     t = check_real("t", t, low=0.0, high=1.0)
     n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=1000)
-    limit = check_real("limit", limit, low=0.0, high=1e6, low_open=True)
-    from .solvers import broadcast_condition, check_model
-
-    check_model(model)
     if not isinstance(model, torch.nn.Module) or next(model.parameters(), None) is None:
         raise TypeError(f"model must be a torch.nn.Module with weights, got {_short(model)}")
-
     axis = np.linspace(-limit, limit, n_grid)
     xx, yy = np.meshgrid(axis, axis)
     device = next(model.parameters()).device
@@ -154,6 +151,7 @@ def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", conditio
     """
     check_choice("kind", kind, ("quiver", "stream"))
     density = check_real("density", density, low=0.05, high=5.0)
+    xx, yy, u, v = velocity_on_grid(model, t, condition, n_grid)       # checks t before a figure exists
     fig, ax = new_axes(ax)
     if base is not None:
         b = _array("base", base)
@@ -161,7 +159,6 @@ def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", conditio
     if data is not None:
         d = _array("data", data)
         ax.scatter(d[:, 0], d[:, 1], s=3, color="tab:red", alpha=0.25)
-    xx, yy, u, v = velocity_on_grid(model, t, condition, n_grid)
     if kind == "quiver":
         ax.quiver(xx, yy, u, v, color="tab:blue", alpha=0.8, width=0.004)
     else:

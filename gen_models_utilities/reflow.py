@@ -15,13 +15,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import as_points, check_choice, check_positive_int, check_real, make_generator
+from ._checks import as_points, check_choice, check_positive_int, make_generator
 from .base_distributions import canonical_base_name, sample_base
 from .loaders import RandomBatches
-from .mlp_gradients import VelocityModelGradients
-from .paths import unchecked_path_point
-from .solvers import METHODS, solve_ode
-from .training import SCHEDULES, TrainingResult, make_optimizer, regression_step, run_steps
+from .paths import conditional_velocity, interpolate
+from .solvers import solve_ode, solver_names
+from .training import TrainingResult, check_training_budget, run_steps
 
 
 @dataclass
@@ -53,7 +52,7 @@ def reflow_pairs(model: nn.Module, n_pairs: int = 8000, base: str = "gaussian", 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     n_pairs = check_positive_int("n_pairs", n_pairs)
-    check_choice("method", method, METHODS)
+    check_choice("method", method, solver_names())
     device = next(model.parameters()).device
     x0 = sample_base(canonical_base_name(base), n_pairs, seed=seed, generator=generator, device=device)
     solution = solve_ode(model, x0, n_steps=n_steps, method=method, condition=conditions)
@@ -77,10 +76,7 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(pairs, ReflowPairs):
         raise TypeError(f"pairs must be a ReflowPairs (from reflow_pairs), got {type(pairs).__name__}")
-    n_steps = check_positive_int("n_steps", n_steps)
-    batch_size = check_positive_int("batch_size", batch_size)
-    lr = check_real("lr", lr, low=0.0, low_open=True)
-    check_choice("schedule", schedule, SCHEDULES)
+    n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
     x0, x1 = as_points("pairs.x0", pairs.x0), as_points("pairs.x1", pairs.x1)
     if x0.shape != x1.shape:
         raise ValueError(f"pairs.x0 and pairs.x1 must have the same shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
@@ -94,16 +90,15 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     # batch always holds whole pairs.
     extras = x0 if pairs.conditions is None else torch.cat([x0, pairs.conditions.float().to(x0.device)], dim=1)
     batches = RandomBatches(x1, batch_size, extras, generator=rng, device=device)
-    optimizer = make_optimizer(model, lr)
-    result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
-                                    "schedule": schedule, "coupling": "reflow"})
-    gradients = VelocityModelGradients.for_model(model)
 
-    def step_loss(step: int) -> torch.Tensor:
+    def batch_loss() -> torch.Tensor:
         x1_batch, extra = batches.sample()
         x0_batch, condition = extra[:, :2], (extra[:, 2:] if width else None)
         t = torch.rand(batch_size, 1, generator=rng).to(device)
-        x_t, u_t = unchecked_path_point(x0_batch, x1_batch, t)
-        return regression_step(model, optimizer, gradients, x_t, t, condition, u_t)
+        x_t, u_t = interpolate(x0_batch, x1_batch, t), conditional_velocity(x0_batch, x1_batch)
+        prediction = model(x_t, t) if condition is None else model(x_t, t, condition)
+        return nn.functional.mse_loss(prediction, u_t)
 
-    return run_steps(model, optimizer, result, n_steps, lr, schedule, step_loss, desc="reflow", progress=progress)
+    result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
+                                    "schedule": schedule, "coupling": "reflow"})
+    return run_steps(model, batch_loss, n_steps, lr, schedule, result, desc="reflow", progress=progress)

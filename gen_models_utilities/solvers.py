@@ -5,6 +5,8 @@ The fixed-step methods are written out by hand, since they are what the chapter 
     midpoint  x + h v(x + h/2 v(x, t), t + h/2)                          2
     Heun      x + h/2 [v(x, t) + v(x + h v(x, t), t + h)]                2
     RK4       the classical fourth-order Runge-Kutta step                4
+They live in one registry, ``SOLVERS``, that ``solve_ode``, the widgets, the benchmarks and
+the tests read; a new method is one ``register_solver(name, step, evaluations)`` call.
 Adaptive Dormand-Prince (dopri5) comes from torchdiffeq.
 """
 from __future__ import annotations
@@ -17,7 +19,6 @@ from torch import nn
 
 from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_points, as_real_tensor, check_choice, check_finite,
                       check_positive_int, check_real)
-from .memory import keep_freed_memory
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]   # (x (B, 2), t) -> (B, 2)
 
@@ -48,9 +49,43 @@ def rk4_step(velocity: Velocity, x: torch.Tensor, t: float, h: float) -> torch.T
     return x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
-FIXED_STEP_METHODS = {"euler": euler_step, "midpoint": midpoint_step, "heun": heun_step, "rk4": rk4_step}
-EVALUATIONS_PER_STEP = {"euler": 1, "midpoint": 2, "heun": 2, "rk4": 4}
-METHODS = tuple(FIXED_STEP_METHODS) + ("dopri5",)
+@dataclass(frozen=True)
+class FixedStepSolver:
+    """A fixed-step method: ``step(velocity, x, t, h)`` -> x after one step of size h, using
+    ``evaluations`` network evaluations."""
+
+    name: str
+    step: Callable[[Velocity, torch.Tensor, float, float], torch.Tensor]
+    evaluations: int
+
+
+SOLVERS: dict[str, FixedStepSolver] = {}
+ADAPTIVE_METHODS = ("dopri5",)          # torchdiffeq's adaptive Dormand-Prince
+
+
+def register_solver(name: str, step: Callable, evaluations: int) -> FixedStepSolver:
+    """Add a fixed-step method to ``SOLVERS`` (replacing one of the same name) and return it."""
+    if not isinstance(name, str) or not name or name in ADAPTIVE_METHODS:
+        raise ValueError(f"name must be a new method name (not {list(ADAPTIVE_METHODS)}), got {name!r}")
+    if not callable(step):
+        raise TypeError(f"step must be callable as step(velocity, x, t, h), got {_short(step)}")
+    SOLVERS[name] = FixedStepSolver(name, step, check_positive_int("evaluations", evaluations))
+    return SOLVERS[name]
+
+
+for _name, _step, _evaluations in (("euler", euler_step, 1), ("midpoint", midpoint_step, 2),
+                                   ("heun", heun_step, 2), ("rk4", rk4_step, 4)):
+    register_solver(_name, _step, _evaluations)
+
+
+def solver_names() -> tuple[str, ...]:
+    """Every method ``solve_ode`` accepts: the registered fixed-step ones, then the adaptive ones."""
+    return (*SOLVERS, *ADAPTIVE_METHODS)
+
+
+def steps_for_budget(method: str, nfe: int) -> int:
+    """Steps of the fixed-step ``method`` that fit in ``nfe`` network evaluations (0 if none fits)."""
+    return nfe // SOLVERS[check_choice("method", method, tuple(SOLVERS))].evaluations
 
 
 class CountingVelocity:
@@ -120,19 +155,19 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
     """Integrate dx/dt = model(x, t[, condition]) from t0 to t1 starting at x0: (B, 2).
 
     Args:
-        method: 'euler', 'midpoint', 'heun', 'rk4' (n_steps equal steps) or 'dopri5'
-            (adaptive; n_steps only sets how many trajectory points are reported).
+        method: a fixed-step method of ``SOLVERS`` ('euler', 'midpoint', 'heun', 'rk4'; n_steps
+            equal steps) or 'dopri5' (adaptive; n_steps only sets how many trajectory points
+            are reported).
         condition: (C,), (1, C) or (B, C) for conditional models.
         return_trajectory: keep every intermediate point, (n_steps + 1, B, 2).
         t0, t1: integrate backwards with t1 < t0 (from data to base).
     """
-    method = check_choice("method", method, METHODS)
+    method = check_choice("method", method, solver_names())
     n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_ODE_STEPS)
     t0, t1 = check_real("t0", t0), check_real("t1", t1)
     rtol = check_real("rtol", rtol, low=0.0, low_open=True)
     atol = check_real("atol", atol, low=0.0, low_open=True)
     check_model(model)
-    keep_freed_memory()                        # reuse activation memory from step to step
     if not isinstance(x0, torch.Tensor):
         raise TypeError(f"x0 must be a tensor of shape (B, D), got {_short(x0)}")
     checked = as_points("x0", x0, dim=x0.shape[1] if x0.dim() == 2 and x0.shape[1] else 2)
@@ -147,13 +182,13 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
     if velocity.condition is not None:
         velocity.condition = velocity.condition.to(device)
     times = torch.linspace(t0, t1, n_steps + 1)
-    if method == "dopri5":
+    if method in ADAPTIVE_METHODS:
         from torchdiffeq import odeint
 
         path = odeint(lambda t, x: velocity(x, t), x0, times.to(device, x0.dtype),
-                      method="dopri5", rtol=rtol, atol=atol)
+                      method=method, rtol=rtol, atol=atol)
         return ODESolution(path[-1], path if return_trajectory else None, times, velocity.nfe)
-    step = FIXED_STEP_METHODS[method]
+    step = SOLVERS[method].step
     h = (t1 - t0) / n_steps
     x = x0
     trajectory = [x0] if return_trajectory else None
@@ -175,3 +210,14 @@ def generate(model, n_samples: int = 1000, base: str = "gaussian", n_steps: int 
     x0 = sample_base(base, n_samples, seed=seed, generator=generator, device=device)
     return solve_ode(model, x0, n_steps=n_steps, method=method, condition=condition,
                      return_trajectory=return_trajectory)
+
+
+def solver_sweep(model, x0: torch.Tensor, budgets=(1, 2, 4, 8, 16, 64), condition=None) -> dict:
+    """Solve from x0 with every method of ``SOLVERS`` at each budget of network evaluations.
+
+    A method takes ``budget // evaluations`` steps; budgets too small for one step are skipped.
+    Returns {method: [ODESolution, ...]} in budget order (read ``.nfe`` and ``.x``).
+    """
+    return {method: [solve_ode(model, x0, n_steps=budget // solver.evaluations, method=method, condition=condition)
+                     for budget in budgets if budget >= solver.evaluations]
+            for method, solver in SOLVERS.items()}

@@ -1,24 +1,25 @@
-"""Interactive explorers for the chapter notebook, built on ipywidgets.
+"""Every interactive explorer of the suite, built one way on ipywidgets.
 
 Two layers, so that tests never need a browser:
 
-* plain draw functions, ``draw_samples``, ``draw_field``, ``draw_mode`` and ``draw_radius``,
-  each taking models and settings and returning ``(Figure, text)``. They validate their
-  arguments and raise ValueError/TypeError with a readable message.
-* builders, ``sample_explorer``, ``field_explorer``, ``mode_explorer`` and ``radius_explorer``,
-  each returning an :class:`Explorer`: a few controls wired to one draw function and one
-  ``ipywidgets.Output`` area that every redraw replaces in place. A refused value shows its
-  message in that area instead of a traceback. Figures are closed after each redraw.
+* plain draw functions (``draw_samples``, ``draw_field``, ``draw_mode``, ``draw_radius``,
+  ``draw_few_step``, ``draw_guidance``), each taking models and settings, checking them and
+  returning ``(Figure, text)``.
+* builders (``sample_explorer``, ``field_explorer``, ``mode_explorer``, ``radius_explorer``,
+  ``few_step_explorer``, ``guidance_explorer``), each returning an :class:`Explorer`: a few
+  controls wired to one draw function and one Output area redrawn in place.
 
-No model is trained here: the explorers draw from models already trained (the shipped
-checkpoints in the notebook), so each redraw takes about a second at most.
-
-``models`` arguments accept either one model or a dict ``{base name: model}``; with a dict
-the model trained from the chosen base is used, and sampling starts from that base.
+A new explorer is one draw function and one builder here, plus its test. The choices come
+from the registries when an explorer is built: bases from ``base_distributions.BASES``,
+solvers from ``solvers.SOLVERS``, so a base or solver registered at run time is offered.
+``models`` arguments take one model or a dict {base name: model} (such as
+``checkpoints.PretrainedModels("fm")``); with a dict, sampling starts from the chosen base with
+the model trained from it.
 """
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -29,72 +30,43 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_positive_int, check_real
-from .base_distributions import BASE_NAMES, canonical_base_name, sample_base
+from .base_distributions import BASES, canonical_base_name, sample_base
 from .data import create_ring_gaussians
-from .metrics import distance_to_nearest_mode, format_quality, ring_quality, w2_floor
-from .plotting import (LIMIT, plot_conditional_samples_continuous, plot_conditional_samples_discrete,
-                       plot_samples, plot_velocity_field)
-from .solvers import FIXED_STEP_METHODS, METHODS, generate
+from .guidance import requested_mode_fraction, sample_guided
+from .metrics import distance_to_nearest_mode, format_quality, path_straightness, ring_quality, w2_floor
+from .plotting import (LIMIT, class_color, new_axes, plot_conditional_samples_continuous,
+                       plot_conditional_samples_discrete, plot_samples, plot_velocity_field, square_axes,
+                       velocity_on_grid)
+from .solvers import SOLVERS, generate, solve_ode, solver_names
 
-MAX_STEPS = 500                       # the step slider runs from 1 to MAX_STEPS
-WIDGET_METHODS = tuple(FIXED_STEP_METHODS)   # 'euler', 'midpoint', 'heun', 'rk4'
-RADIUS_LIMITS = (0.5, 5.0)            # the radius slider's range (the ring has radius 3)
+MAX_STEPS = 500                  # the step slider runs from 1 to MAX_STEPS
+MAX_NFE = 32                     # the NFE slider runs from 1 to MAX_NFE
+RADIUS_LIMITS = (0.5, 5.0)       # the radius slider's range (the ring has radius 3)
+GUIDANCE_LIMITS = (0.0, 8.0)     # the w slider's range
+FINE_STEPS = 50                  # RK4 steps of the accurate paths drawn in grey by draw_few_step
 FIGURE_DPI = 72
 
 
 # ----------------------------------------------------------------------------------------
 # Small helpers
 
-class PretrainedModels(Mapping):
-    """The shipped checkpoints of one kind as a read-only dict {base name: model}.
-
-    ``PretrainedModels("fm")["uniform"]`` is ``checkpoints.load_pretrained("fm_uniform")[0]``,
-    loaded on first use and kept, so an explorer loads a base's model only when a student
-    picks that base. A checkpoint that is not built raises FileNotFoundError on access,
-    which an explorer shows as a message.
-    """
-
-    def __init__(self, kind: str):
-        self.kind = check_choice("kind", kind, ("fm", "onehot", "radius"))
-        self._loaded: dict = {}
-
-    def __getitem__(self, base: str) -> nn.Module:
-        from .checkpoints import load_pretrained
-        from .recipes import pretrained_name
-
-        if base not in BASE_NAMES:
-            raise KeyError(base)
-        if base not in self._loaded:
-            self._loaded[base] = load_pretrained(pretrained_name(self.kind, base))[0]
-        return self._loaded[base]
-
-    def __iter__(self):
-        return iter(BASE_NAMES)
-
-    def __len__(self) -> int:
-        return len(BASE_NAMES)
-
-    def __repr__(self) -> str:
-        return f"PretrainedModels({self.kind!r})"
-
-
-def pick_model(models, base: str, kind: str | None = None) -> nn.Module:
-    """The model for ``base`` from one model or a dict {base name: model}."""
-    if isinstance(models, nn.Module):
-        model = models
-    elif isinstance(models, Mapping):
-        if base not in models:
-            raise ValueError(f"base must be one of the bases with a model {sorted(models)}, got {base!r}")
-        model = models[base]
-    else:
+def pick_model(models, base: str, kind: str | None = "any") -> nn.Module:
+    """The model for ``base`` from one model or a dict {base name: model}; ``kind`` its condition_kind."""
+    if isinstance(models, Mapping):
+        if base not in set(models):                  # set(): a lazy dict loads nothing to answer
+            raise ValueError(f"base must be one of the bases with a model {list(models)}, got {base!r}")
+        models = models[base]
+    if not isinstance(models, nn.Module):
         raise TypeError(f"models must be a torch.nn.Module or a dict {{base: model}}, got {type(models).__name__}")
-    if kind is not None and getattr(model, "condition_kind", None) != kind:
-        raise TypeError(f"expected a model with condition_kind={kind!r}, got {type(model).__name__}")
-    return model
+    if kind != "any" and getattr(models, "condition_kind", None) != kind:
+        wanted = "an unconditional model" if kind is None else f"a model with condition_kind={kind!r}"
+        raise TypeError(f"this explorer needs {wanted}, got {type(models).__name__}")
+    return models
 
 
+@functools.lru_cache(maxsize=1)
 def background_data(n_samples: int = 1000, seed: int = 7):
-    """Ring points and labels drawn for plot backgrounds: (n, 2) float32, (n,) int64."""
+    """Ring points and labels drawn once for plot backgrounds: (n, 2) float32, (n,) int64."""
     return create_ring_gaussians(n_samples, seed=seed)
 
 
@@ -105,8 +77,14 @@ def figure_png(fig, dpi: int = FIGURE_DPI) -> bytes:
     return buffer.getvalue()
 
 
-def _steps(n_steps) -> int:
-    return check_positive_int("n_steps", n_steps, minimum=1, maximum=MAX_STEPS)
+def mode_code(mode: int, n_classes: int) -> torch.Tensor:
+    """One-hot code of ``mode``: float32 (n_classes,)."""
+    mode = check_positive_int("mode", mode, minimum=0, maximum=n_classes - 1)
+    return nn.functional.one_hot(torch.tensor(mode), n_classes).float()
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 # ----------------------------------------------------------------------------------------
@@ -118,31 +96,25 @@ def draw_samples(models, base: str = "gaussian", n_steps: int = 100, method: str
 
     Args:
         models: an unconditional model or a dict {base: model}.
-        base: 'gaussian', 'uniform' or 'ethz_logo' ('logo' also accepted).
-        n_steps: solver steps, 1 to MAX_STEPS. method: 'euler', 'midpoint', 'heun', 'rk4', 'dopri5'.
+        base: a name of ``BASES`` ('gaussian', 'uniform', 'ethz_logo', ...).
+        n_steps: solver steps, 1 to MAX_STEPS. method: a name of ``solvers.solver_names()``.
         n_samples, seed: how many samples, drawn from a fixed seed so a redraw is reproducible.
-        data: (N, 2) reference points for the background and W2 (default: 1000 fresh ring points).
+        data: (N, 2) reference points for the background and W2 (default: 1000 ring points).
         floor: the data-to-data W2 to report alongside (default: ``w2_floor(len(data))``).
 
     Returns:
         (figure, text): the plot and one line with the solver cost and the quality figures.
     """
     base = canonical_base_name(base)
-    n_steps = _steps(n_steps)
-    method = check_choice("method", method, METHODS)
-    n_samples = check_positive_int("n_samples", n_samples)
+    n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_STEPS)
     model = pick_model(models, base, kind=None)
-    if getattr(model, "condition_kind", None) is not None:
-        raise TypeError(f"draw_samples needs an unconditional model, got {type(model).__name__}")
-    reference = background_data()[0] if data is None else data
-    floor = w2_floor(len(reference)) if floor is None else floor
-    x0 = sample_base(base, n_samples, seed=seed)
+    data = background_data()[0] if data is None else data
+    floor = w2_floor(len(data)) if floor is None else check_real("floor", floor, low=0.0, low_open=True)
     solution = generate(model, n_samples, base=base, n_steps=n_steps, method=method, seed=seed)
-    quality = ring_quality(solution.x, reference=reference)
-    fig = plot_samples(solution.x, data=reference, base=x0,
-                       title=f"{base} base, {method}, {n_steps} step{'s' if n_steps > 1 else ''}")
+    fig = plot_samples(solution.x, data=data, base=sample_base(base, n_samples, seed=seed),
+                       title=f"{base} base, {method}, {_plural(n_steps, 'step')}")
     text = (f"{base} base, {method} with {n_steps} steps = {solution.nfe} network evaluations\n"
-            + format_quality(quality, floor))
+            + format_quality(ring_quality(solution.x, reference=data), floor))
     return fig, text
 
 
@@ -152,25 +124,15 @@ def draw_field(models, t: float = 0.5, base: str = "gaussian", kind: str = "quiv
 
     Returns (figure, text) with the mean and largest speed on the plotted grid.
     """
-    from .plotting import velocity_on_grid
-
     t = check_real("t", t, low=0.0, high=1.0)
     base = canonical_base_name(base)
     model = pick_model(models, base)
-    reference = background_data()[0] if data is None else data
-    fig = plot_velocity_field(model, t, kind=kind, condition=condition, data=reference,
-                              base=sample_base(base, 1000, seed=1), n_grid=n_grid,
-                              title=f"velocity at t = {t:.2f} ({base} base)")
+    fig = plot_velocity_field(model, t, kind=kind, condition=condition, n_grid=n_grid,
+                              data=background_data()[0] if data is None else data,
+                              base=sample_base(base, 1000, seed=1), title=f"velocity at t = {t:.2f} ({base} base)")
     _, _, u, v = velocity_on_grid(model, t, condition, n_grid)
     speed = np.hypot(u, v)
-    text = f"t = {t:.2f}: mean speed on the grid {speed.mean():.2f}, largest {speed.max():.2f}"
-    return fig, text
-
-
-def mode_code(mode: int, n_classes: int) -> torch.Tensor:
-    """One-hot code of ``mode``: float32 (n_classes,)."""
-    mode = check_positive_int("mode", mode, minimum=0, maximum=n_classes - 1)
-    return nn.functional.one_hot(torch.tensor(mode), n_classes).float()
+    return fig, f"t = {t:.2f}: mean speed on the grid {speed.mean():.2f}, largest {speed.max():.2f}"
 
 
 def draw_mode(models, mode: int = 0, base: str = "gaussian", n_samples: int = 300, n_steps: int = 100,
@@ -184,10 +146,7 @@ def draw_mode(models, mode: int = 0, base: str = "gaussian", n_samples: int = 30
 
     base = canonical_base_name(base)
     model = pick_model(models, base, kind="onehot")
-    n_classes = model.condition_dim
-    code = mode_code(mode, n_classes)
-    mode = int(code.argmax())
-    n_steps = _steps(n_steps)
+    code = mode_code(mode, model.condition_dim)
     if data is None:
         data, labels = background_data()
     samples = generate(model, n_samples, base=base, n_steps=n_steps, condition=code, seed=seed).x
@@ -199,8 +158,7 @@ def draw_mode(models, mode: int = 0, base: str = "gaussian", n_samples: int = 30
     plot_velocity_field(model, 0.5, ax=right, condition=code, data=data, n_grid=16,
                         title=f"field at t = 0.50 for mode {mode}")
     fig.tight_layout()
-    text = f"mode {mode}: {100 * on_mode:.1f}% of {n_samples} samples land on mode {mode}"
-    return fig, text
+    return fig, f"mode {mode}: {100 * on_mode:.1f}% of {n_samples} samples land on mode {mode}"
 
 
 def draw_radius(models, radius: float = 3.0, base: str = "gaussian", n_samples: int = 300,
@@ -213,62 +171,136 @@ def draw_radius(models, radius: float = 3.0, base: str = "gaussian", n_samples: 
     base = canonical_base_name(base)
     model = pick_model(models, base, kind="radius")
     radius = check_real("radius", radius, low=0.0, high=LIMIT, low_open=True)
-    n_steps = _steps(n_steps)
-    reference = background_data()[0] if data is None else data
     samples = generate(model, n_samples, base=base, n_steps=n_steps, condition=torch.tensor([radius]),
                        seed=seed).x
     low, high = model.trained_radius_range.tolist()
     trained = None if low != low else (low, high)
-    fig = plot_conditional_samples_continuous({radius: samples}, real_data=reference, trained_range=trained,
+    fig = plot_conditional_samples_continuous({radius: samples}, trained_range=trained,
+                                              real_data=background_data()[0] if data is None else data,
                                               title=f"radius {radius:.2f} from the {base} base")
-    median = float(samples.norm(dim=1).median())
     if trained is None:
         verdict = "the trained range is unknown"
     elif model.is_extrapolation(radius):
         verdict = f"OUTSIDE the trained radii [{low:.2f}, {high:.2f}]: extrapolation, not learned"
     else:
         verdict = f"inside the trained radii [{low:.2f}, {high:.2f}]"
-    text = f"r = {radius:.2f} is {verdict}; median distance of the samples from 0: {median:.2f}"
+    median = float(samples.norm(dim=1).median())
+    return fig, f"r = {radius:.2f} is {verdict}; median distance of the samples from 0: {median:.2f}"
+
+
+def draw_few_step(models: dict, coupling: str, method: str = "euler", nfe: int = 2, n_samples: int = 500,
+                  n_paths: int = 40, base: str = "gaussian", seed: int = 0, data=None, floor: float | None = None):
+    """Samples (left) and paths (right) of the model trained with ``coupling``, solved in ``nfe``.
+
+    Args:
+        models: {coupling name: trained model}, e.g. {"independent": m1, "minibatch OT": m2}.
+            One-hot models get class-balanced codes and are drawn in class colours.
+        coupling: a key of ``models``. method: a name of ``solvers.solver_names()``.
+        nfe: network evaluations allowed: nfe // (evaluations per step) steps, at least one
+            (dopri5 chooses its own steps and reports what they cost).
+        n_paths: particles whose paths are drawn: grey the accurate path (RK4, FINE_STEPS
+            steps), coloured the steps the chosen solver took.
+        data: (N, 2) reference for W2 and the background; floor: the data-to-data W2 at
+            ``n_samples`` (computed when None).
+
+    Returns:
+        (figure, text): the plot and a line with the cost, W2 against its floor, the off-mode
+        share and the straightness of the model's accurate paths.
+    """
+    import matplotlib.pyplot as plt
+
+    coupling = check_choice("coupling", coupling, _coupling_names(models))
+    model = models[coupling]
+    nfe = check_positive_int("nfe", nfe, maximum=10_000)
+    n_steps = max(1, nfe // SOLVERS[method].evaluations) if method in SOLVERS else nfe    # dopri5: its own
+    n_samples = check_positive_int("n_samples", n_samples, minimum=2, maximum=20_000)
+    n_paths = min(check_positive_int("n_paths", n_paths), n_samples)
+    data = background_data()[0] if data is None else data
+    floor = w2_floor(n_samples) if floor is None else check_real("floor", floor, low=0.0, low_open=True)
+    labels = conditions = None
+    if getattr(model, "condition_kind", None) not in (None, "onehot"):
+        raise TypeError(f"models must be unconditional or one-hot models, got {type(model).__name__} for {coupling!r}")
+    if getattr(model, "condition_kind", None) == "onehot":
+        labels = torch.arange(n_samples) % model.condition_dim
+        conditions = nn.functional.one_hot(labels, model.condition_dim).float()
+    x0 = sample_base(base, n_samples, seed=seed)
+    coarse = solve_ode(model, x0, n_steps=n_steps, method=method, condition=conditions, return_trajectory=True)
+    fine = solve_ode(model, x0[:n_paths], n_steps=FINE_STEPS, method="rk4",
+                     condition=None if conditions is None else conditions[:n_paths], return_trajectory=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 4.5))
+    left.scatter(data[:, 0], data[:, 1], s=3, color="0.7", alpha=0.4)
+    left.scatter(coarse.x[:, 0].numpy(), coarse.x[:, 1].numpy(), s=4, alpha=0.7,
+                 c="tab:red" if labels is None else [class_color(k) for k in labels.tolist()])
+    square_axes(left, f"{coupling}: {method}, {coarse.nfe} NFE")
+    fine_paths, coarse_paths = fine.trajectory.numpy(), coarse.trajectory[:, :n_paths].numpy()
+    right.plot(fine_paths[:, :, 0], fine_paths[:, :, 1], color="0.6", lw=0.8)
+    for i in range(n_paths):
+        color = "tab:blue" if labels is None else class_color(int(labels[i]))
+        right.plot(coarse_paths[:, i, 0], coarse_paths[:, i, 1], "-o", color=color, lw=1, ms=2)
+    square_axes(right, "accurate path (grey) and the solver's steps")
+    fig.tight_layout()
+    text = (f"{coupling}: {method}, {_plural(n_steps, 'step')} = {coarse.nfe} NFE | "
+            f"straightness of the accurate paths {path_straightness(fine.trajectory):.3f}\n"
+            + format_quality(ring_quality(coarse.x, reference=data), floor))
     return fig, text
 
 
+def _coupling_names(models) -> tuple:
+    if not isinstance(models, dict) or not models:
+        raise TypeError(f"models must be a non-empty dict {{coupling name: model}}, got {type(models).__name__}")
+    return tuple(models)
+
+
+def draw_guidance(model: nn.Module, guidance_scale: float, label: int = 0, n_samples: int = 400,
+                  base: str = "gaussian", n_steps: int = 50, seed: int = 0, data=None):
+    """Classifier-free guided samples of class ``label`` at scale w over the data.
+
+    Returns (figure, text) with the share of samples within 3 std of the requested mode.
+    """
+    samples = sample_guided(model, label, guidance_scale, n_samples, base, n_steps, seed=seed).x
+    fig, ax = new_axes(None, 4.5)
+    plot_samples(samples, data=background_data()[0] if data is None else data, ax=ax, color=class_color(label), title=f"class {label}, w = {guidance_scale:.1f}")
+    fraction = requested_mode_fraction(samples, label)
+    return fig, f"w = {guidance_scale:.1f}: {100 * fraction:.0f}% of samples within 3 std of mode {label}"
+
+
 # ----------------------------------------------------------------------------------------
-# Explorers: controls + one Output area
+# Explorer: controls + one Output area
 
 class Explorer:
-    """Controls wired to a draw function, and one Output area redrawn in place.
+    """Controls wired to a plain draw function, and one Output area redrawn in place.
+
+    ``Explorer(draw, {argument: control}, **fixed)`` calls ``draw(**fixed, argument=control.value)``
+    now and whenever a control changes, shows the figure as a PNG with the text below it and
+    closes the figure. A value the draw refuses (ValueError, TypeError) is shown as a message and
+    the last picture stays. Pictures are cached by the control values.
 
     Attributes:
         controls: {description: widget}, e.g. {"base": Dropdown, "steps": IntSlider}.
-        output: the ipywidgets.Output every redraw replaces.
-        widget: the VBox to display (displaying the Explorer displays it).
-        last_png, last_text, last_error: what the latest redraw produced.
-        n_redraws: how many redraws have run.
+        output: the ipywidgets.Output every redraw replaces; widget: the VBox to display.
+        last_png, last_text, last_error: what the latest redraw produced; n_redraws: how many ran.
     """
 
-    def __init__(self, draw: Callable, controls: dict, arguments: Callable[[dict], dict], cache_size: int = 32):
+    CACHE_SIZE = 32
+
+    def __init__(self, draw: Callable, controls: dict, **fixed):
         import ipywidgets as widgets
 
-        self.draw = draw
-        self.controls = controls
-        self._arguments = arguments
+        self.draw, self.fixed = draw, fixed
+        self.controls = {control.description: control for control in controls.values()}
+        self._argument = {control.description: name for name, control in controls.items()}
         self.output = widgets.Output(layout=widgets.Layout(min_height="300px"))
-        self.widget = widgets.VBox([widgets.HBox(list(controls.values())), self.output])
-        self.last_png: bytes | None = None
-        self.last_text = ""
-        self.last_error: str | None = None
-        self.n_redraws = 0
+        self.widget = widgets.VBox([widgets.HBox(list(self.controls.values())), self.output])
+        self.last_text, self.last_error, self.n_redraws = "", None, 1
         self._cache: OrderedDict = OrderedDict()
-        self._cache_size = cache_size
-        for control in controls.values():
-            control.observe(self._on_change, names="value")
+        self.last_png, self.last_text = self._picture()            # bad starting values raise here
+        self._show(None)
+        for control in self.controls.values():
+            control.observe(lambda change: self.redraw(), names="value")
 
     def values(self) -> dict:
         """The current value of every control, by description."""
         return {name: control.value for name, control in self.controls.items()}
-
-    def _on_change(self, change) -> None:
-        self.redraw()
 
     def set(self, **values) -> str | None:
         """Set controls by description, as a user would; returns the message shown, if any.
@@ -293,45 +325,42 @@ class Explorer:
             self.redraw(note="; ".join(notes))
         return "; ".join(notes) or None
 
-    def redraw(self, note: str | None = None) -> None:
-        """Draw with the current control values and replace the Output area's content."""
+    def _picture(self) -> tuple[bytes, str]:
+        """(PNG, text) for the current values, from the cache or drawn (errors propagate)."""
         import matplotlib.pyplot as plt
 
-        self.n_redraws += 1
         values = self.values()
         key = tuple(sorted(values.items()))
+        if key not in self._cache:
+            fig, text = self.draw(**self.fixed, **{self._argument[name]: value for name, value in values.items()})
+            try:
+                self._cache[key] = (figure_png(fig), text)
+            finally:
+                plt.close(fig)
+            if len(self._cache) > self.CACHE_SIZE:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return self._cache[key]
+
+    def redraw(self, note: str | None = None) -> None:
+        """Draw with the current control values and replace the Output area's content."""
+        self.n_redraws += 1
         try:
-            if key in self._cache:
-                png, text = self._cache[key]
-                self._cache.move_to_end(key)
-            else:
-                fig, text = self.draw(**self._arguments(values))
-                try:
-                    png = figure_png(fig)
-                finally:
-                    plt.close(fig)
-                self._cache[key] = (png, text)
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-            self.last_png, self.last_text, self.last_error = png, text, None
+            (self.last_png, self.last_text), self.last_error = self._picture(), None
         except (ValueError, TypeError) as error:
             self.last_error = f"Refused: {error}"
         except Exception as error:                      # never a traceback in the Output area
             self.last_error = f"Could not draw: {type(error).__name__}: {error}"
-        shown = "\n".join(line for line in (note, self.last_error) if line)
-        self._show(shown)
+        self._show(note)
 
-    def _show(self, note: str) -> None:
-        outputs = []
-        if self.last_png is not None:
-            outputs.append({"output_type": "display_data", "metadata": {},
-                            "data": {"image/png": base64.b64encode(self.last_png).decode("ascii"),
-                                     "text/plain": "<figure>"}})
-        text = self.last_text if not self.last_error else ""
-        if note:
-            outputs.append({"output_type": "stream", "name": "stderr", "text": note + "\n"})
-        if text:
-            outputs.append({"output_type": "stream", "name": "stdout", "text": text + "\n"})
+    def _show(self, note: str | None) -> None:
+        outputs = [{"output_type": "display_data", "metadata": {},
+                    "data": {"image/png": base64.b64encode(self.last_png).decode("ascii"), "text/plain": "<figure>"}}]
+        message = "\n".join(line for line in (note, self.last_error) if line)
+        if message:
+            outputs.append({"output_type": "stream", "name": "stderr", "text": message + "\n"})
+        if not self.last_error:
+            outputs.append({"output_type": "stream", "name": "stdout", "text": self.last_text + "\n"})
         self.output.outputs = tuple(outputs)
 
     def _ipython_display_(self):
@@ -340,87 +369,88 @@ class Explorer:
         display(self.widget)
 
 
-def _base_dropdown(value: str, bases):
+# ----------------------------------------------------------------------------------------
+# Controls: each starts at the value the caller asked for, or says why it cannot
+
+def _control(widget, argument: str, value):
+    """``widget`` set to ``value``; a ValueError naming ``argument`` when it would not take it as is."""
+    try:
+        widget.value = value
+    except Exception:                                   # traitlets.TraitError: a wrong type
+        pass
+    if widget.value != value:
+        allowed = (f"one of {list(widget.options)}" if hasattr(widget, "options")
+                   else f"between {widget.min} and {widget.max}")
+        raise ValueError(f"{argument} must be {allowed}, got {value!r}")
+    return widget
+
+
+def dropdown(description: str, options, value, argument: str | None = None):
+    """A Dropdown of ``options`` starting at ``value`` (``argument``: the name in error messages)."""
     import ipywidgets as widgets
 
-    return widgets.Dropdown(options=list(bases), value=canonical_base_name(value), description="base")
+    return _control(widgets.Dropdown(options=list(options), description=description), argument or description, value)
 
 
-def _available_bases(models) -> tuple:
-    return tuple(models) if isinstance(models, Mapping) else BASE_NAMES
+def slider(description: str, value, low, high, step=1, argument: str | None = None):
+    """An IntSlider (int ``step``) or FloatSlider from ``low`` to ``high``, redrawn on release."""
+    import ipywidgets as widgets
 
+    kind = widgets.IntSlider if isinstance(step, int) else widgets.FloatSlider
+    control = kind(min=low, max=high, step=step, description=description, continuous_update=False)
+    return _control(control, argument or description, value)
+
+
+def base_dropdown(models, value: str):
+    """The bases of ``BASES`` that have a model: all for one model, else the dict's, in registry order."""
+    keys = set(models) if isinstance(models, Mapping) else BASES
+    return dropdown("base", [name for name in BASES if name in keys], canonical_base_name(value), "base")
+
+
+# ----------------------------------------------------------------------------------------
+# Builders: one per explorer
 
 def sample_explorer(models, base: str = "gaussian", n_steps: int = 100, method: str = "euler",
                     n_samples: int = 1000, seed: int = 0, data=None, floor: float | None = None) -> Explorer:
-    """Controls 'base', 'steps' (1 to 500) and 'solver' redrawing ``draw_samples``.
-
-    ``data`` (N, 2) is the reference for W2 and the background; ``floor`` its data-to-data W2
-    (computed when None; pass it if you have it, it costs an optimal transport solve).
-    """
-    import ipywidgets as widgets
-
-    data = background_data()[0] if data is None else data
-    floor = w2_floor(len(data)) if floor is None else check_real("floor", floor, low=0.0, low_open=True)
-    controls = {
-        "base": _base_dropdown(base, _available_bases(models)),
-        "steps": widgets.IntSlider(value=_steps(n_steps), min=1, max=MAX_STEPS, description="steps",
-                                   continuous_update=False),
-        "solver": widgets.Dropdown(options=list(WIDGET_METHODS), value=check_choice("method", method, WIDGET_METHODS),
-                                   description="solver"),
-    }
-    explorer = Explorer(draw_samples, controls, lambda v: dict(
-        models=models, base=v["base"], n_steps=v["steps"], method=v["solver"], n_samples=n_samples,
-        seed=seed, data=data, floor=floor))
-    explorer.redraw()
-    return explorer
+    """Controls 'base', 'steps' (1 to 500) and 'solver' (the fixed-step solvers) redrawing ``draw_samples``."""
+    return Explorer(draw_samples, {"base": base_dropdown(models, base),
+                                   "n_steps": slider("steps", n_steps, 1, MAX_STEPS, argument="n_steps"),
+                                   "method": dropdown("solver", SOLVERS, method, "method")},
+                    models=models, n_samples=n_samples, seed=seed, data=data, floor=floor)
 
 
 def field_explorer(models, t: float = 0.5, base: str = "gaussian") -> Explorer:
     """Controls 't' (0 to 1) and 'base' redrawing ``draw_field``."""
-    import ipywidgets as widgets
-
-    data = background_data()[0]
-    controls = {
-        "t": widgets.FloatSlider(value=check_real("t", t, 0.0, 1.0), min=0.0, max=1.0, step=0.05,
-                                 description="t", continuous_update=False, readout_format=".2f"),
-        "base": _base_dropdown(base, _available_bases(models)),
-    }
-    explorer = Explorer(draw_field, controls, lambda v: dict(models=models, t=v["t"], base=v["base"], data=data))
-    explorer.redraw()
-    return explorer
+    return Explorer(draw_field, {"t": slider("t", t, 0.0, 1.0, 0.05), "base": base_dropdown(models, base)},
+                    models=models)
 
 
 def mode_explorer(models, mode: int = 0, base: str = "gaussian", n_samples: int = 300) -> Explorer:
-    """Controls 'mode' and 'base' redrawing ``draw_mode`` for a one-hot model."""
-    import ipywidgets as widgets
-
-    data, labels = background_data()
-    first = pick_model(models, canonical_base_name(base), kind="onehot")
-    n_classes = first.condition_dim
-    controls = {
-        "mode": widgets.Dropdown(options=list(range(n_classes)), value=int(mode_code(mode, n_classes).argmax()),
-                                 description="mode"),
-        "base": _base_dropdown(base, _available_bases(models)),
-    }
-    explorer = Explorer(draw_mode, controls, lambda v: dict(
-        models=models, mode=v["mode"], base=v["base"], n_samples=n_samples, data=data, labels=labels))
-    explorer.redraw()
-    return explorer
+    """Controls 'mode' (the classes of the one-hot model for ``base``) and 'base' redrawing ``draw_mode``."""
+    n_classes = pick_model(models, canonical_base_name(base), kind="onehot").condition_dim
+    return Explorer(draw_mode, {"mode": dropdown("mode", range(n_classes), mode), "base": base_dropdown(models, base)},
+                    models=models, n_samples=n_samples)
 
 
 def radius_explorer(models, radius: float = 3.0, base: str = "gaussian", n_samples: int = 300) -> Explorer:
     """Controls 'radius' (0.5 to 5) and 'base' redrawing ``draw_radius``."""
-    import ipywidgets as widgets
+    return Explorer(draw_radius, {"radius": slider("radius", radius, *RADIUS_LIMITS, 0.1),
+                                  "base": base_dropdown(models, base)}, models=models, n_samples=n_samples)
 
-    data = background_data()[0]
-    low, high = RADIUS_LIMITS
-    controls = {
-        "radius": widgets.FloatSlider(value=check_real("radius", radius, low, high), min=low, max=high,
-                                      step=0.1, description="radius", continuous_update=False,
-                                      readout_format=".2f"),
-        "base": _base_dropdown(base, _available_bases(models)),
-    }
-    explorer = Explorer(draw_radius, controls, lambda v: dict(
-        models=models, radius=v["radius"], base=v["base"], n_samples=n_samples, data=data))
-    explorer.redraw()
-    return explorer
+
+def few_step_explorer(models: dict, coupling: str | None = None, method: str = "euler", nfe: int = 2,
+                      n_samples: int = 500, seed: int = 0, data=None, floor: float | None = None) -> Explorer:
+    """Controls 'coupling' (the keys of ``models``), 'solver' and 'NFE' (1 to 32) redrawing ``draw_few_step``."""
+    names = _coupling_names(models)
+    return Explorer(draw_few_step, {"coupling": dropdown("coupling", names, coupling or names[0]),
+                                    "method": dropdown("solver", solver_names(), method, "method"),
+                                    "nfe": slider("NFE", nfe, 1, MAX_NFE, argument="nfe")},
+                    models=models, n_samples=n_samples, seed=seed, data=data, floor=floor)
+
+
+def guidance_explorer(model: nn.Module, label: int = 0, guidance_scale: float = 1.0, data=None,
+                      **draw_options) -> Explorer:
+    """Control 'w' (0 to 8) redrawing ``draw_guidance`` for class ``label``."""
+    return Explorer(draw_guidance, {"guidance_scale": slider("w", guidance_scale, *GUIDANCE_LIMITS, 0.5,
+                                                             argument="guidance_scale")},
+                    model=model, label=label, data=data, **draw_options)

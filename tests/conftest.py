@@ -45,5 +45,5 @@ def trained_fm():
     """The shipped unconditional model on the Gaussian base (built by `make checkpoints`)."""
     from gen_models_utilities.checkpoints import load_pretrained
 
-    model, _ = load_pretrained("fm_gaussian")
+    model, _ = load_pretrained("fm", "gaussian")
     return model

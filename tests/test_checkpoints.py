@@ -16,7 +16,8 @@ from gen_models_utilities import (ConditionalVelocityField, ConditionalVelocityF
 from gen_models_utilities.checkpoints import (FORMAT_VERSION, PRETRAINED_DIR, CheckpointError, load_checkpoint,
                                               load_pretrained, save_checkpoint)
 from gen_models_utilities.metrics import ring_quality
-from gen_models_utilities.recipes import RECIPES, measure_quality, train_recipe
+from gen_models_utilities.base_distributions import BASES
+from gen_models_utilities.recipes import MODEL_KINDS, measure_quality, recipe, train_recipe
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -214,7 +215,7 @@ def test_short_fm_gaussian_recipe_still_reaches_its_quality():
     (measured 0.031). W2 saturates early, so it keeps the shipped bound: <= 1.5x the floor of the
     same comparison (measured 0.392 against a floor of 0.384).
     """
-    model, metadata = train_recipe("fm_gaussian", n_steps=1500)
+    model, metadata = train_recipe("fm", "gaussian", n_steps=1500)
     quality = metadata["quality"]
     assert metadata["steps"] == 1500 and metadata["recipe"]["base"] == "gaussian"
     # The loss keeps a floor well above 0 (2.7 to 2.85 measured for short and full runs).
@@ -234,18 +235,24 @@ def matched_w2_floor(n_samples=2000, seeds=(101, 102, 103)):
     return float(np.mean([wasserstein2(create_ring_gaussians(n_samples, seed=s)[0], reference) for s in seeds]))
 
 
-SHIPPED = sorted(name for name in RECIPES if (PRETRAINED_DIR / f"{name}.pt").is_file())
+KINDS_AND_BASES = [(kind, base) for kind in MODEL_KINDS for base in BASES]
+SHIPPED = [(kind, base) for kind, base in KINDS_AND_BASES if (PRETRAINED_DIR / f"{kind}_{base}.pt").is_file()]
+
+
+def test_every_kind_and_base_has_a_shipped_checkpoint():
+    assert SHIPPED == KINDS_AND_BASES
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(RECIPES))
-def test_shipped_checkpoint_quality_matches_a_fresh_measurement(name):
-    if name not in SHIPPED:
-        pytest.skip(f"checkpoint {name} is not built (run `make checkpoints`)")
-    model, metadata = load_pretrained(name)
-    assert metadata["recipe_name"] == name and metadata["base"] == RECIPES[name]["base"]
-    assert metadata["steps"] == RECIPES[name]["n_steps"]
-    assert type(model).__name__ == RECIPES[name]["model"]
+@pytest.mark.parametrize("kind, base", KINDS_AND_BASES)
+def test_shipped_checkpoint_quality_matches_a_fresh_measurement(kind, base):
+    if (kind, base) not in SHIPPED:
+        pytest.skip(f"checkpoint {kind}_{base} is not built (run `make checkpoints`)")
+    model, metadata = load_pretrained(kind, base)
+    expected = recipe(kind, base)
+    assert metadata["recipe_name"] == f"{kind}_{base}" and metadata["base"] == base
+    assert metadata["recipe"] == expected and metadata["steps"] == expected["n_steps"]
+    assert type(model).__name__ == expected["model"]
     fresh = measure_quality(model, metadata["base"])
     assert set(fresh) == set(metadata["quality"])
     for key, stored in metadata["quality"].items():
@@ -256,9 +263,9 @@ def test_shipped_checkpoint_quality_matches_a_fresh_measurement(name):
 @pytest.mark.slow
 def test_shipped_fm_gaussian_meets_its_targets():
     """The shipped unconditional model: off-mode fraction <= 0.025 and W2 <= 1.5x the data floor."""
-    if "fm_gaussian" not in SHIPPED:
+    if ("fm", "gaussian") not in SHIPPED:
         pytest.skip("checkpoint fm_gaussian is not built (run `make checkpoints`)")
-    model, metadata = load_pretrained("fm_gaussian")
+    model, metadata = load_pretrained("fm", "gaussian")
     samples = gen_models_utilities.generate(model, 1000, n_steps=100, seed=7).x
     fresh = ring_quality(samples, create_ring_gaussians(1000, seed=8)[0])
     floor = float(np.mean([w2_floor(1000, seed=s) for s in (9, 11, 13)]))   # data vs data, 1000 each
@@ -266,3 +273,29 @@ def test_shipped_fm_gaussian_meets_its_targets():
     assert fresh["w2"] <= 1.5 * floor, (fresh["w2"], floor)
     assert metadata["quality"]["off_mode_fraction"] <= 0.025
     assert metadata["quality"]["w2"] <= 1.5 * matched_w2_floor()
+
+
+def test_load_pretrained_names_the_bad_kind_or_base():
+    with pytest.raises(ValueError, match=r"kind must be one of \['fm', 'onehot', 'radius'\], got 'fm_gaussian'"):
+        load_pretrained("fm_gaussian")
+    with pytest.raises(ValueError, match="base must be one of .*got 'moon'"):
+        load_pretrained("fm", "moon")
+
+
+def test_pretrained_models_offer_the_bases_with_a_checkpoint(monkeypatch, tmp_path):
+    from gen_models_utilities import checkpoints
+    from gen_models_utilities.base_distributions import BaseDistribution, register_base
+
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)
+    save_checkpoint(VelocityField(hidden_dim=8), tmp_path / "fm_uniform.pt", base="uniform")
+    models = checkpoints.PretrainedModels("fm")
+    assert list(models) == ["uniform"] and "gaussian" not in models and len(models) == 1
+    register_base(BaseDistribution("spot", "a point", lambda n, g: torch.zeros(n, 2)))
+    try:
+        save_checkpoint(VelocityField(hidden_dim=8), tmp_path / "fm_spot.pt", base="spot")
+        assert list(models) == ["uniform", "spot"]           # a new base appears with its checkpoint
+        assert models["spot"] is models["spot"] and models["spot"].config["hidden_dim"] == 8
+    finally:
+        del BASES["spot"]
+    with pytest.raises(KeyError):
+        models["gaussian"]

@@ -4,9 +4,10 @@ import math
 import pytest
 import torch
 
-from gen_models_utilities import create_ring_gaussians, wasserstein2
+from gen_models_utilities import VelocityField, create_ring_gaussians, wasserstein2
 from gen_models_utilities.diffusion import (DiffusionModel, NoiseSchedule, ProbabilityFlowField, add_noise,
-                                            sample_ancestral, sample_probability_flow, train_diffusion)
+                                            noise_prediction_loss, sample_ancestral, sample_probability_flow,
+                                            train_diffusion)
 
 
 @pytest.fixture(autouse=True)
@@ -84,3 +85,18 @@ def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="schedule"):
         train_diffusion(DiffusionModel(), torch.zeros(4, 2), n_steps=1, schedule="linear")
     assert math.isfinite(NoiseSchedule().s_min)
+
+
+def test_train_diffusion_minimises_the_noise_prediction_loss_the_notebook_shows():
+    """17b prints diffusion.noise_prediction_loss as the objective; train_diffusion's first loss is it."""
+    data = create_ring_gaussians(300, seed=0)[0]
+    torch.manual_seed(0)
+    model = VelocityField()
+    initial = {name: p.detach().clone() for name, p in model.named_parameters()}
+    result = train_diffusion(model, data, n_steps=1, batch_size=64, seed=5, progress=False)
+    generator = torch.Generator().manual_seed(5)                 # the draws of the first step
+    x_data = torch.as_tensor(data)[torch.randint(0, len(data), (64,), generator=generator)]
+    s, noise = torch.rand(64, 1, generator=generator), torch.randn(64, 2, generator=generator)
+    model.load_state_dict(initial)
+    shown = noise_prediction_loss(model, NoiseSchedule(), x_data, s, noise)
+    assert result.losses[0] == shown.item()

@@ -1,11 +1,12 @@
-"""`make figures`: every key figure is written as a PNG, deterministically, with figures closed."""
+"""`make figures` (tools.export_figures): every key figure is written as a PNG, deterministically, with
+figures closed."""
 import matplotlib.pyplot as plt
 import pytest
 import torch
 
 from gen_models_utilities import (ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField,
                                   create_ring_gaussians, train)
-from gen_models_utilities import figures
+from tools import export_figures as figures
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -76,6 +77,13 @@ def test_radius_figure_marks_extrapolation(quick_models):
 def test_missing_models_are_named(tmp_path, quick_models):
     with pytest.raises(ValueError, match="onehot"):
         figures.make_figures(tmp_path, models={"fm": quick_models["fm"], "radius": quick_models["radius"]})
+
+
+def test_pairs_figure_has_a_panel_per_registered_base():
+    from gen_models_utilities.base_distributions import BASES
+
+    fig = figures.pairs_figure(n_points=50)
+    assert [ax.get_title() for ax in fig.axes] == [base.label for base in BASES.values()]
 
 
 def test_command_line_refuses_unknown_base(tmp_path):

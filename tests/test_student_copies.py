@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from gen_models_utilities import student_copies as sc
+from tools import student_copies as sc
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +66,20 @@ def test_stubs_replace_solutions_and_keep_the_rest(tmp_path):
         assert kept in lines
     assert code.outputs == [] and code.execution_count is None and "execution" not in code.metadata
     assert check.source == "check(double)" and check.execution_count is None
+
+
+def test_copy_keeps_tags_but_not_the_jupytext_pairing(tmp_path):
+    solution = write_solution(tmp_path)
+    notebook = nbformat.read(solution, as_version=4)
+    notebook.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells[1].metadata["tags"] = ["exercise-1", "solution", "nbval-ignore-output"]
+    nbformat.write(notebook, solution)
+    run([solution])
+    student = nbformat.read(sc.student_path(solution), as_version=4)
+    assert "jupytext" not in student.metadata
+    assert student.metadata["kernelspec"] == notebook.metadata["kernelspec"]
+    assert student.cells[1].metadata["tags"] == ["exercise-1", "solution", "nbval-ignore-output"]
 
 
 def test_stub_raises_not_implemented_error(tmp_path):
@@ -166,10 +180,10 @@ def test_command_line_exit_codes(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_runs_as_a_module(tmp_path):
-    """`python -m gen_models_utilities.student_copies` (slow: a fresh interpreter imports torch)."""
+    """`python -m tools.student_copies` from the repository root (slow: a fresh interpreter)."""
     solution = write_solution(tmp_path)
-    command = [sys.executable, "-m", "gen_models_utilities.student_copies", "--check", str(solution)]
-    checked = subprocess.run(command, capture_output=True, text=True)
+    command = [sys.executable, "-m", "tools.student_copies", "--check", str(solution)]
+    checked = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert checked.returncode == 1 and "OUT OF SYNC" in checked.stdout
 
 

@@ -8,15 +8,17 @@ In a solution notebook every answer sits between two marker lines (the nbgrader 
 
 The student copy ``<name>_student.ipynb`` replaces each such block in a code cell by
 ``raise NotImplementedError(...)`` at the marker's indentation (in a markdown cell, by
-"*Your answer here.*"), keeps every other line, and clears outputs and execution counts.
+"*Your answer here.*"), keeps every other line and the cell tags, and clears outputs and
+execution counts. It drops the solution's jupytext pairing, so JupyterLab never pairs the
+student copy with the solution's ``.py`` source.
 
 A student copy that differs from what would be written is never overwritten without
 ``--force``, so a student's work cannot be lost by regenerating. Writes are atomic.
 
-    python -m gen_models_utilities.student_copies            # write missing copies
-    python -m gen_models_utilities.student_copies --check    # exit 1 if a copy is out of sync
-    python -m gen_models_utilities.student_copies --force    # overwrite copies that differ
-    python -m gen_models_utilities.student_copies notebooks/exercises/17_flow_matching_exercises.ipynb
+    python -m tools.student_copies            # write missing copies (run from the repository root)
+    python -m tools.student_copies --check    # exit 1 if a copy is out of sync
+    python -m tools.student_copies --force    # overwrite copies that differ
+    python -m tools.student_copies notebooks/exercises/17_flow_matching_exercises.ipynb
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ END = "### END SOLUTION"
 STUDENT_SUFFIX = "_student.ipynb"
 SOLUTION_GLOB = "*_exercises.ipynb"
 EXERCISE_DIR = Path("notebooks") / "exercises"
+REPO = Path(__file__).resolve().parents[1]
 CODE_STUB = 'raise NotImplementedError("Replace this line with your answer, then run the check cell below.")'
 MARKDOWN_STUB = "*Your answer here.*"
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>### (?:BEGIN|END) SOLUTION)[ \t]*$")
@@ -90,6 +93,7 @@ def _cells_digest(notebook) -> str:
 def make_student_notebook(solution):
     """The student copy of a solution notebook (an ``nbformat`` notebook), as a new notebook."""
     student = copy.deepcopy(solution)
+    student.metadata.pop("jupytext", None)          # the pairing belongs to the solution notebook
     for index, cell in enumerate(student.cells):
         cell.source = strip_solutions(cell.source, cell.cell_type, where=f"cell {index}")
         cell.metadata.pop("execution", None)
@@ -146,8 +150,8 @@ def write_atomically(path: Path, text: str) -> None:
 
 def default_solutions(root: Path | None = None) -> list[Path]:
     """Every ``notebooks/exercises/*_exercises.ipynb`` under ``root`` (default: the working
-    directory, else the repository this package was installed from)."""
-    roots = [root] if root is not None else [Path("."), Path(__file__).resolve().parent.parent]
+    directory, else this repository)."""
+    roots = [root] if root is not None else [Path("."), REPO]
     for base in roots:
         folder = base / EXERCISE_DIR
         if folder.is_dir():
@@ -203,7 +207,7 @@ def sync(solutions, check: bool = False, force: bool = False, out=None) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m gen_models_utilities.student_copies",
+        prog="python -m tools.student_copies",
         description="Write student copies (*_student.ipynb) of the exercise solution notebooks.")
     parser.add_argument("paths", nargs="*", type=Path,
                         help=f"solution notebooks (default: every {EXERCISE_DIR / SOLUTION_GLOB})")

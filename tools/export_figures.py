@@ -1,7 +1,7 @@
 """The chapter's key figures as PNG files, drawn by the same package code the notebook uses.
 
-    python -m gen_models_utilities.figures figures            # what `make figures` runs
-    python -m gen_models_utilities.figures out --base uniform
+    python -m tools.export_figures figures            # what `make figures` runs
+    python -m tools.export_figures out --base uniform
 
 Each figure is drawn from fixed seeds at a low resolution with no timestamp in the file, so
 running the command twice writes identical bytes. The models are the shipped checkpoints
@@ -15,25 +15,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base_distributions import BASE_NAMES, canonical_base_name, sample_base
-from .data import create_ring_gaussians
-from .metrics import format_quality, ring_quality, w2_floor
-from .plotting import (plot_conditional_samples_continuous, plot_conditional_samples_discrete, plot_pairs,
-                       plot_samples, plot_velocity_field)
-from .solvers import generate
-from .widgets import figure_png, mode_code
+from gen_models_utilities.base_distributions import BASES, canonical_base_name, sample_base
+from gen_models_utilities.checkpoints import load_pretrained
+from gen_models_utilities.data import create_ring_gaussians
+from gen_models_utilities.metrics import format_quality, ring_quality, w2_floor
+from gen_models_utilities.plotting import (plot_conditional_samples_continuous, plot_conditional_samples_discrete,
+                                           plot_pairs, plot_samples, plot_velocity_field)
+from gen_models_utilities.recipes import MODEL_KINDS
+from gen_models_utilities.solvers import generate
+from gen_models_utilities.style import use_book_style
+from gen_models_utilities.widgets import figure_png, mode_code
 
 FIGURE_NAMES = ("pairs", "velocity_field", "samples", "conditional_modes", "radius")
 RADII = (1.5, 2.5, 3.0, 3.5, 4.5)        # 1.5 and 4.5 lie outside the trained radii (extrapolation)
-MODEL_KINDS = ("fm", "onehot", "radius")
 
 
 def load_models(base: str = "gaussian") -> dict:
     """The shipped models for ``base``: {'fm': ..., 'onehot': ..., 'radius': ...}."""
-    from .checkpoints import load_pretrained
-    from .recipes import pretrained_name
-
-    return {kind: load_pretrained(pretrained_name(kind, base))[0] for kind in MODEL_KINDS}
+    return {kind: load_pretrained(kind, base)[0] for kind in MODEL_KINDS}
 
 
 def pairs_figure(n_points: int = 800, seed: int = 0):
@@ -41,9 +40,9 @@ def pairs_figure(n_points: int = 800, seed: int = 0):
     import matplotlib.pyplot as plt
 
     data, _ = create_ring_gaussians(n_points, seed=seed)
-    fig, axes = plt.subplots(1, len(BASE_NAMES), figsize=(12, 4.2))
-    for ax, base in zip(axes, BASE_NAMES):
-        plot_pairs(sample_base(base, n_points, seed=seed + 1), data, n_lines=12, ax=ax, title=f"{base} base")
+    fig, axes = plt.subplots(1, len(BASES), figsize=(4 * len(BASES), 4.2), squeeze=False)
+    for ax, (name, base) in zip(axes[0], BASES.items()):
+        plot_pairs(sample_base(name, n_points, seed=seed + 1), data, n_lines=12, ax=ax, title=base.label)
     fig.tight_layout()
     return fig
 
@@ -102,8 +101,6 @@ def make_figures(folder, models: dict | None = None, base: str = "gaussian", dpi
     import matplotlib
     import matplotlib.pyplot as plt
 
-    from .style import use_book_style
-
     base = canonical_base_name(base)
     models = load_models(base) if models is None else models
     missing = [kind for kind in MODEL_KINDS if kind not in models]
@@ -138,7 +135,7 @@ def main(argv=None) -> None:
     matplotlib.use("Agg")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", nargs="?", default="figures", help="where to write the PNG files")
-    parser.add_argument("--base", default="gaussian", choices=BASE_NAMES, help="base distribution of the models")
+    parser.add_argument("--base", default="gaussian", choices=tuple(BASES), help="base distribution of the models")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     for path in make_figures(args.folder, base=args.base):
