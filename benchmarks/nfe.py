@@ -8,17 +8,18 @@ evaluations; the off-mode gate is not applied here, only W2.
 """
 from __future__ import annotations
 
+from gen_models_utilities.solvers import SOLVERS, solver_names
+
 from .quality import QualityJudge
 
 STEP_LADDER = (1, 2, 4, 8, 16, 32, 64, 128)
 TOLERANCE_LADDER = (1e-1, 1e-2, 1e-3, 1e-4)
-SOLVERS = ("euler", "midpoint", "heun", "rk4", "dopri5")
 
 
 def _settings(method: str, step_ladder, tolerance_ladder) -> list[dict]:
-    if method == "dopri5":
-        return [{"n_steps": 1, "method": method, "rtol": tol, "atol": tol} for tol in tolerance_ladder]
-    return [{"n_steps": n, "method": method} for n in step_ladder]
+    if method in SOLVERS:                      # fixed-step: a ladder of step counts
+        return [{"n_steps": n, "method": method} for n in step_ladder]
+    return [{"n_steps": 1, "method": method, "rtol": tol, "atol": tol} for tol in tolerance_ladder]
 
 
 def first_passing(judge: QualityJudge, model, settings: list[dict]):
@@ -47,16 +48,17 @@ def first_passing(judge: QualityJudge, model, settings: list[dict]):
     return verdict(high), last, len(cache)
 
 
-def nfe_to_quality(judge: QualityJudge, models: dict, solvers=SOLVERS, step_ladder=STEP_LADDER,
+def nfe_to_quality(judge: QualityJudge, models: dict, solvers=None, step_ladder=STEP_LADDER,
                    tolerance_ladder=TOLERANCE_LADDER, log=print) -> dict:
     """``nfe_to_quality_<solver>_<coupling>`` for each model in ``models`` {coupling: model}.
 
+    ``solvers``: method names (default: every one of ``solvers.solver_names()``).
     A combination that misses the target even at the end of its ladder is recorded at the
     ladder's largest NFE with ``nfe_to_quality_<solver>_<coupling>_reached = 0``.
     """
     metrics = {}
     for coupling, model in models.items():
-        for method in solvers:
+        for method in solvers or solver_names():
             settings = _settings(method, step_ladder, tolerance_ladder)
             found, last, n_evaluations = first_passing(judge, model, settings)
             key = f"nfe_to_quality_{method}_{coupling}"

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SOLVERS = ("euler", "midpoint", "heun", "rk4", "dopri5")
-
 
 def _bars(ax, labels, values, title, ylabel, capped=(), log=False):
-    colors = ["tab:red" if label.startswith("package") else "tab:gray" for label in labels]
+    colors = ["tab:red" if label.startswith(("package", "cosine\nlogit")) else "tab:gray" for label in labels]
     bars = ax.bar(range(len(values)), values, color=colors)
     for bar, is_capped in zip(bars, capped or [False] * len(values)):
         if is_capped:
@@ -29,32 +27,43 @@ def plot_results(results: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    labels, values = ["chapter loop\nbatch 1000", "package train\nbatch 1000"], \
-        [results["train_steps_per_s_chapter_loop"], results["train_steps_per_s_package"]]
-    if "train_steps_per_s_package_batch128" in results:
-        labels += ["chapter loop\nbatch 128", "package train\nbatch 128"]
-        values += [results["train_steps_per_s_chapter_loop_batch128"], results["train_steps_per_s_package_batch128"]]
-    _bars(axes[0, 0], labels, values, "training speed, same network", "steps per second")
+    from gen_models_utilities.solvers import solver_names
 
-    names = [n for n in ("package", "torchcfm", "flow_matching") if f"time_to_quality_s_{n}" in results]
-    _bars(axes[0, 1], names, [results[f"time_to_quality_s_{n}"] for n in names],
-          "seconds to the quality target (hatched: cap, not reached)", "training seconds",
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    ax = axes[0, 0]
+    batches = sorted({int(key.rsplit("_batch", 1)[1]) for key in results if key.startswith("speed_steps_per_s_")})
+    names = [n for n in ("package", "chapter_loop", "torchcfm", "flow_matching")
+             if f"speed_steps_per_s_{n}_batch{batches[0]}" in results]
+    width = 0.8 / max(len(names), 1)
+    for j, name in enumerate(names):
+        ax.bar([i + j * width for i in range(len(batches))],
+               [results.get(f"speed_steps_per_s_{name}_batch{b}", float("nan")) for b in batches], width,
+               label=name, color="tab:red" if name == "package" else None)
+    ax.set_xticks([i + width * (len(names) - 1) / 2 for i in range(len(batches))], [f"batch {b}" for b in batches])
+    ax.set_title("implementation speed at one recipe (same network, AdamW, lr)")
+    ax.set_ylabel("steps per second")
+    ax.legend(fontsize=8)
+
+    names = sorted(key[len("time_to_quality_s_"):] for key in results if key.startswith("time_to_quality_s_"))
+    _bars(axes[0, 1], [name.replace("_", "\n", 1) for name in names],
+          [results[f"time_to_quality_s_{n}"] for n in names],
+          "train by recipe: seconds to the quality target\n(hatched: cap, not reached)", "training seconds",
           capped=[not results.get(f"time_to_quality_{n}_reached", 0) for n in names])
 
     ax = axes[1, 0]
     couplings = sorted({key.rsplit("_", 1)[1] for key in results
                         if key.startswith("nfe_to_quality_") and f"{key}_reached" in results})
+    solvers = solver_names()
     width = 0.8 / max(len(couplings), 1)
     for j, coupling in enumerate(couplings):
-        values = [results.get(f"nfe_to_quality_{s}_{coupling}", float("nan")) for s in SOLVERS]
-        reached = [results.get(f"nfe_to_quality_{s}_{coupling}_reached", 0) for s in SOLVERS]
-        bars = ax.bar([i + j * width for i in range(len(SOLVERS))], values, width, label=coupling)
+        values = [results.get(f"nfe_to_quality_{s}_{coupling}", float("nan")) for s in solvers]
+        reached = [results.get(f"nfe_to_quality_{s}_{coupling}_reached", 0) for s in solvers]
+        bars = ax.bar([i + j * width for i in range(len(solvers))], values, width, label=coupling)
         for bar, ok in zip(bars, reached):
             if not ok:
                 bar.set_hatch("//")
     ax.axhline(2, color="k", linestyle="--", linewidth=1, label="target: 2 NFE")
-    ax.set_xticks([i + width * (len(couplings) - 1) / 2 for i in range(len(SOLVERS))], SOLVERS)
+    ax.set_xticks([i + width * (len(couplings) - 1) / 2 for i in range(len(solvers))], solvers)
     ax.set_yscale("log")
     ax.set_ylabel("network evaluations")
     ax.set_title("fewest NFE for W2 <= 1.5x floor (hatched: not reached)")

@@ -12,27 +12,8 @@ from pathlib import Path
 
 from .run import RESULTS
 
-SOLVERS = ("euler", "midpoint", "heun", "rk4", "dopri5")
-RECIPES = {
-    "package": "training.train defaults (AdamW, cosine schedule), budget ladder",
-    "torchcfm": "ConditionalFlowMatcher(sigma=0), Adam 1e-3, batch 256",
-    "flow_matching": "AffineProbPath(CondOTScheduler()), Adam 1e-3, batch 4096",
-}
-
-
-def ot_batch_note(results: dict) -> str:
-    """How the OT model's batch differs from the recipe's, if it does."""
-    batch = results.get("nfe_model_batch_size_ot")
-    if batch is None:
-        return ""
-    return (f" (the ot model at batch {int(batch)}, trained in {results['nfe_model_train_seconds_ot']:.0f} s: "
-            f"exact OT's cost grows steeply with the batch)")
-
-
-def package_recipe_text(results: dict) -> str | None:
-    """'batch_size=512, lr=0.002' for the settings the package trained with, or None (defaults)."""
-    keys = sorted(key for key in results if key.startswith("package_recipe_"))
-    return ", ".join(f"{key[len('package_recipe_'):]}={results[key]:g}" for key in keys) or None
+CONTENDERS = {"package": "`training.train`", "chapter_loop": "the chapter's DataLoader loop",
+              "torchcfm": "TorchCFM's tutorial loop", "flow_matching": "flow_matching's tutorial loop"}
 
 
 def _mark(flag) -> str:
@@ -46,40 +27,85 @@ def _seconds(results: dict, name: str) -> str:
     return f"not within {value:.0f} s"
 
 
+def _batches(results: dict) -> list[int]:
+    return sorted({int(key.rsplit("_batch", 1)[1]) for key in results if key.startswith("speed_steps_per_s_")})
+
+
+def speed_lines(results: dict) -> list[str]:
+    """Question 1: implementation speed at one recipe, a row per batch size."""
+    names = [name for name in CONTENDERS if any(key.startswith(f"speed_steps_per_s_{name}_batch") for key in results)]
+    lines = ["| Batch | " + " | ".join(CONTENDERS[name] for name in names) + " |", "|---" * (len(names) + 1) + "|"]
+    for batch in _batches(results):
+        cells = []
+        for name in names:
+            speed = results.get(f"speed_steps_per_s_{name}_batch{batch}")
+            ratio = results.get(f"speed_ratio_package_vs_{name}_batch{batch}")
+            cells.append("-" if speed is None else f"{speed:.0f}" + (f" (train {ratio:.2f}x)" if ratio else ""))
+        lines.append(f"| {batch} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def recipe_lines(results: dict) -> list[str]:
+    """Question 2: time to quality by recipe, all trained by ``training.train``."""
+    from .time_to_quality import recipe_variants
+
+    names = [name for name in recipe_variants({"batch_size": 0, "lr": 0}) if f"time_to_quality_s_{name}" in results]
+    notes = {"constant_uniform": " (the chapter's)", "cosine_logit_normal": " (the shipped checkpoints')"}
+    lines = ["| Schedule, times | Seconds to target | Steps | Whole ladder | W2 | Off-mode |",
+             "|---|---|---|---|---|---|"]
+    for name in names:
+        w2 = results.get(f"time_to_quality_{name}_w2")
+        schedule, times = name.split("_", 1)
+        lines.append(f"| {schedule}, {times.replace('_', '-')}{notes.get(name, '')} | {_seconds(results, name)} | "
+                     f"{int(results[f'time_to_quality_{name}_steps'])} | "
+                     f"{results[f'time_to_quality_{name}_ladder_s']:.0f} s | {'-' if w2 is None else f'{w2:.3f}'} | "
+                     f"{100 * results[f'time_to_quality_{name}_off_mode']:.1f}% |")
+    return lines
+
+
+def nfe_lines(results: dict) -> list[str]:
+    """Fewest NFE reaching the W2 target, a row per solver found in the results."""
+    from gen_models_utilities.solvers import solver_names
+
+    couplings = [c for c in ("independent", "ot", "reflow")
+                 if any(f"nfe_to_quality_{s}_{c}" in results for s in solver_names())]
+    solvers = [s for s in solver_names() if any(f"nfe_to_quality_{s}_{c}" in results for c in couplings)]
+    lines = ["| Solver | " + " | ".join(couplings) + " |", "|---" * (len(couplings) + 1) + "|"]
+    for solver in solvers:
+        cells = []
+        for coupling in couplings:
+            key = f"nfe_to_quality_{solver}_{coupling}"
+            cells.append("-" if key not in results else
+                         f"{'' if results.get(f'{key}_reached') else '> '}{int(results[key])}")
+        lines.append(f"| {solver} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(results: dict, machine: dict) -> str:
     """The benchmark section as markdown text."""
+    threads = int(results.get("torch_threads", 0))
+    batches = _batches(results)
+    peer_ratios = [f"vs {name} " + ", ".join(f"{results[key]:.2f}x ({batch})" for batch in batches
+                                              if (key := f"speed_ratio_package_vs_{name}_batch{batch}") in results)
+                   for name in ("torchcfm", "flow_matching")
+                   if any(f"speed_ratio_package_vs_{name}_batch{batch}" in results for batch in batches)]
     lines = [
         f"Measured {machine.get('date', '?')} on {machine.get('cpu', '?')} ({machine.get('cores', '?')} cores, "
-        f"{int(results.get('torch_threads', 0))} torch thread{'' if results.get('torch_threads') == 1 else 's'}, no GPU), torch {machine.get('torch', '?')}, "
+        f"{threads} torch thread{'' if threads == 1 else 's'}, no GPU), torch {machine.get('torch', '?')}, "
         f"TorchCFM {machine.get('torchcfm', '?')}, flow_matching {machine.get('flow_matching', '?')}; "
         f"the run took {results.get('benchmark_seconds', float('nan')) / 60:.1f} min.",
-        *(["Training was timed in CPU seconds of the benchmark process (`--clock cpu`, one torch thread): "
-           "the machine was shared and busy, and wall time would have counted the waits."]
-          if results.get("cpu_clock") else []),
-        *([f"The package trained with {package_recipe_text(results)} instead of `train`'s defaults."]
-          if package_recipe_text(results) else []),
-        "",
-        f"Quality target: at most 2.5% of samples off every mode and W2 to fresh data at most 1.5x the "
-        f"data-to-data floor ({results['w2_floor']:.3f} at {int(results.get('quality_samples', 4000))} "
-        f"samples, so W2 <= {results['w2_target']:.3f}), sampled with 100 Euler steps.",
+        *(["Training was timed in CPU seconds of the benchmark process (`--clock cpu`): the machine was "
+           "shared and busy, and wall time would have counted the waits."] if results.get("cpu_clock") else []),
         "",
         "| Claim | Measured | Target | Met |",
         "|---|---|---|---|",
-        f"| training speed, batch 1000 | package {results['train_steps_per_s_package']:.0f} steps/s vs the chapter's "
-        f"DataLoader loop {results['train_steps_per_s_chapter_loop']:.0f} steps/s "
-        f"({results['train_speedup_vs_chapter_loop']:.2f}x) | >= 2x | "
-        f"{_mark(results['target_train_speedup_2x_met'])} |",
+        f"| implementation speed, batch 1000 | `train` "
+        f"{results.get('speed_ratio_package_vs_chapter_loop_batch1000', float('nan')):.2f}x the chapter's "
+        f"DataLoader loop | >= 2x | {_mark(results['target_train_2x_chapter_loop_met'])} |",
+        f"| implementation speed, batches {' and '.join(map(str, batches))} | `train` "
+        f"{'; '.join(peer_ratios) or 'not compared with the peers'} | faster than both peers' loops | "
+        f"{_mark(results['target_train_faster_than_peers_met'])} |",
     ]
-    if "train_speedup_vs_chapter_loop_batch128" in results:
-        lines.append(f"| training speed, batch 128 (the chapter's conditional loops) | package "
-                     f"{results['train_steps_per_s_package_batch128']:.0f} vs chapter loop "
-                     f"{results['train_steps_per_s_chapter_loop_batch128']:.0f} steps/s "
-                     f"({results['train_speedup_vs_chapter_loop_batch128']:.2f}x) | - | - |")
-    peers = [name for name in ("torchcfm", "flow_matching") if f"time_to_quality_s_{name}" in results]
-    lines.append(
-        f"| time to the quality target | package {_seconds(results, 'package')}; "
-        + "; ".join(f"{name} {_seconds(results, name)}" for name in peers)
-        + f" | faster than both peers | {_mark(results['target_time_to_quality_beats_peers_met'])} |")
     best = results.get("nfe_to_quality_best")
     lines.append(f"| fewest network evaluations for the W2 target | "
                  f"{'%d' % best if best is not None else 'not reached'} | <= 2 | "
@@ -87,36 +113,21 @@ def markdown(results: dict, machine: dict) -> str:
     if "widget_callback_ms_median" in results:
         lines.append(f"| sample-redraw widget callback (100 Euler steps) | "
                      f"{results['widget_callback_ms_median']:.0f} ms (median) | - | - |")
-    lines += ["", "| Contender | Recipe | Seconds to target | Steps | W2 | Off-mode |", "|---|---|---|---|---|---|"]
-    for name in ("package", *peers):
-        w2 = results.get(f"time_to_quality_{name}_w2")
-        off = results.get(f"time_to_quality_{name}_off_mode")
-        recipe = RECIPES[name]
-        if name == "package" and package_recipe_text(results):
-            recipe = recipe.replace("defaults", "with " + package_recipe_text(results))
-        lines.append(f"| {name} | {recipe} | {_seconds(results, name)} | "
-                     f"{int(results[f'time_to_quality_{name}_steps'])} | "
-                     f"{'-' if w2 is None else f'{w2:.3f}'} | {'-' if off is None else f'{100 * off:.1f}%'} |")
-    couplings = [c for c in ("independent", "ot", "reflow")
-                 if any(f"nfe_to_quality_{s}_{c}" in results for s in SOLVERS)]
-    if couplings:
-        lines += ["", "Fewest network evaluations (NFE) reaching W2 <= 1.5x floor, by solver and coupling "
-                      "(\"> n\": not reached within n). independent and ot: `train(coupling=...)` with the "
-                      "package's recipe" + ot_batch_note(results) + "; reflow: the independent model reflowed once "
-                      "(`reflow.reflow_pairs` + `train_on_pairs`). class_ot pairs within classes and "
-                      "only applies to conditional models, so it has no row here.", "",
-                  "| Solver | " + " | ".join(couplings) + " |", "|---" * (len(couplings) + 1) + "|"]
-        for solver in SOLVERS:
-            cells = []
-            for coupling in couplings:
-                key = f"nfe_to_quality_{solver}_{coupling}"
-                if key not in results:
-                    cells.append("-")
-                elif results.get(f"{key}_reached"):
-                    cells.append(f"{int(results[key])}")
-                else:
-                    cells.append(f"> {int(results[key])}")
-            lines.append(f"| {solver} | " + " | ".join(cells) + " |")
+    lines += ["", "**1. Implementation speed at one recipe** (steps per second). Every loop trains the same "
+                  "`VelocityField` from the same weights with the same batch, AdamW at lr 1e-3, a constant "
+                  "rate and t ~ U[0, 1]; only the implementation differs.", "", *speed_lines(results)]
+    lines += ["", f"**2. What the recipe buys, implementation fixed.** Every row is `training.train` at batch "
+                  f"{int(results.get('shipped_recipe_batch_size', 0))} and lr {results.get('shipped_recipe_lr', 0):g} "
+                  f"on 8000 points; only the learning-rate schedule and the sampling of t change. Quality target: "
+                  f"at most 2.5% of samples off every mode and W2 to fresh data at most 1.5x the data-to-data "
+                  f"floor ({results['w2_floor']:.3f} at {int(results.get('quality_samples', 4000))} samples, so "
+                  f"W2 <= {results['w2_target']:.3f}), sampled with 100 Euler steps.", "", *recipe_lines(results)]
+    lines += ["", "Fewest network evaluations (NFE) reaching W2 <= 1.5x floor, by solver and coupling "
+                  "(\"> n\": not reached within n). independent: the shipped recipe's model above; ot: "
+                  f"`train(coupling=\"ot\")` with that recipe at batch "
+                  f"{int(results.get('nfe_model_batch_size_ot', 0))} "
+                  "(exact OT's cost grows steeply with the batch); reflow: the independent model reflowed once "
+                  "(`reflow_pairs` + `train_on_pairs`).", "", *nfe_lines(results)]
     notebooks = sorted(key for key in results if key.startswith("notebook_seconds_"))
     if notebooks:
         lines += ["", "| Notebook | Seconds from a fresh kernel to the last output |", "|---|---|"]

@@ -57,21 +57,17 @@ def _vector(v: torch.Tensor) -> str:
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, atol: float = ATOL) -> bool:
-    return bool(torch.allclose(a, b, atol=atol, rtol=0.0))
+    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=0.0))
 
 
-def _first_mismatch(received: torch.Tensor, expected: torch.Tensor, atol: float = ATOL) -> int:
-    """Index of the first row where two (B, D) tensors differ by more than ``atol``."""
-    bad = ((received - expected).abs() > atol).reshape(received.shape[0], -1).any(dim=1)
-    return int(torch.nonzero(bad)[0, 0])
-
-
-def _known_mistake(received: torch.Tensor, mistakes: dict, atol: float = ATOL) -> str:
-    """The hint of the first typical mistake whose result equals ``received``, else ''."""
-    for hint, result in mistakes.items():
-        if result.shape == received.shape and _close(received, result, atol):
-            return hint
-    return ""
+def _compare(name: str, received: torch.Tensor, expected: torch.Tensor, where, mistakes: dict, hint: str) -> None:
+    """Fail unless received equals expected (B, D): name the first wrong row (``where(i)`` describes
+    its input) and the first typical mistake (hint -> its result) that ``received`` equals."""
+    if _close(received, expected):
+        return
+    i = int(torch.nonzero(((received - expected).abs() > ATOL).any(dim=1))[0, 0])
+    hint = next((h for h, result in mistakes.items() if _close(received, result)), hint)
+    _fail(f"{name} is wrong {where(i)}", _vector(expected[i]), _vector(received[i]), hint)
 
 
 def _fixed_pairs(n: int = 256, seed: int = 0):
@@ -127,30 +123,22 @@ def check_path(interpolate_point, target_velocity) -> None:
     _require_callable("target_velocity", target_velocity)
     x0, x1, t = _fixed_pairs()
     received = _as_tensor("interpolate_point", interpolate_point(x0.clone(), x1.clone(), t.clone()), x0.shape)
-    expected = interpolate(x0, x1, t)
-    if not _close(received, expected):
-        i = _first_mismatch(received, expected)
-        hint = _known_mistake(received, {
-            "this is t*x0 + (1-t)*x1, the path run backwards: at t = 0 the point must be x0 (noise).":
-                t * x0 + (1 - t) * x1,
-            "at t = 0.5 the point should be halfway, not the sum; use the weights (1 - t) and t.":
-                x0 + t * x1,
-            "the point should move from x0 towards x1 as t grows: x0 + t (x1 - x0).": x0 + t * (x0 - x1),
-        }) or "x_t = (1 - t) x0 + t x1 equals x0 at t = 0 and x1 at t = 1."
-        _fail(f"interpolate_point is wrong at t = {float(t[i]):.3f}, x0 = {_vector(x0[i])}, x1 = {_vector(x1[i])}",
-              _vector(expected[i]), _vector(received[i]), hint)
+    _compare("interpolate_point", received, interpolate(x0, x1, t),
+             lambda i: f"at t = {float(t[i]):.3f}, x0 = {_vector(x0[i])}, x1 = {_vector(x1[i])}", {
+                 "this is t*x0 + (1-t)*x1, the path run backwards: at t = 0 the point must be x0 (noise).":
+                     t * x0 + (1 - t) * x1,
+                 "at t = 0.5 the point should be halfway, not the sum; use the weights (1 - t) and t.":
+                     x0 + t * x1,
+                 "the point should move from x0 towards x1 as t grows: x0 + t (x1 - x0).": x0 + t * (x0 - x1),
+             }, "x_t = (1 - t) x0 + t x1 equals x0 at t = 0 and x1 at t = 1.")
     received = _as_tensor("target_velocity", target_velocity(x0.clone(), x1.clone()), x0.shape)
-    expected = conditional_velocity(x0, x1)
-    if not _close(received, expected):
-        i = _first_mismatch(received, expected)
-        hint = _known_mistake(received, {
-            "x0 - x1 points from the data back to the noise; the velocity is d x_t / dt.": x0 - x1,
-            "that is the midpoint of the pair, not its velocity: differentiate x_t with respect to t.":
-                0.5 * (x0 + x1),
-            "that is the data point itself; the velocity is the difference of the two end points.": x1,
-        }) or "differentiate x_t = (1 - t) x0 + t x1 with respect to t."
-        _fail(f"target_velocity is wrong for x0 = {_vector(x0[i])}, x1 = {_vector(x1[i])}",
-              _vector(expected[i]), _vector(received[i]), hint)
+    _compare("target_velocity", received, conditional_velocity(x0, x1),
+             lambda i: f"for x0 = {_vector(x0[i])}, x1 = {_vector(x1[i])}", {
+                 "x0 - x1 points from the data back to the noise; the velocity is d x_t / dt.": x0 - x1,
+                 "that is the midpoint of the pair, not its velocity: differentiate x_t with respect to t.":
+                     0.5 * (x0 + x1),
+                 "that is the data point itself; the velocity is the difference of the two end points.": x1,
+             }, "differentiate x_t = (1 - t) x0 + t x1 with respect to t.")
     print("Correct: interpolate_point and target_velocity match the straight path on 256 pairs.")
 
 
@@ -210,22 +198,17 @@ def check_euler(euler_step_fn, euler_sample) -> None:
     t, h = 0.3, 0.25
     with torch.no_grad():
         received = _as_tensor("euler_step", euler_step_fn(field, x.clone(), t, h), x.shape)
-        expected = euler_step(field, x, t, h)
-    if not _close(received, expected):
-        i = _first_mismatch(received, expected)
-        with torch.no_grad():
-            hint = _known_mistake(received, {
-                "you evaluated the field at the end of the step (time t + h); Euler uses the start, v(x, t).":
-                    x + h * field(x, t + h),
-                "you evaluated the field at an Euler guess of the end of the step; plain Euler uses v(x, t).":
-                    x + h * field(x + h * field(x, t), t + h),
-                "the step must be scaled by h: x + h v(x, t).": x + field(x, t),
-                "the sign is flipped: the sampler moves along the velocity, x + h v(x, t).": x - h * field(x, t),
-                "that is the midpoint method; this exercise asks for the plain Euler step.":
-                    x + h * field(x + 0.5 * h * field(x, t), t + 0.5 * h),
-            }) or "new x = x + h * velocity(x, t)."
-        _fail(f"euler_step is wrong for t = {t}, h = {h}, x = {_vector(x[i])}",
-              _vector(expected[i]), _vector(received[i]), hint)
+    where = lambda i: f"for t = {t}, h = {h}, x = {_vector(x[i])}"  # noqa: E731
+    _compare("euler_step", received, euler_step(field, x, t, h), where, {
+        "you evaluated the field at the end of the step (time t + h); Euler uses the start, v(x, t).":
+            x + h * field(x, t + h),
+        "you evaluated the field at an Euler guess of the end of the step; plain Euler uses v(x, t).":
+            x + h * field(x + h * field(x, t), t + h),
+        "the step must be scaled by h: x + h v(x, t).": x + field(x, t),
+        "the sign is flipped: the sampler moves along the velocity, x + h v(x, t).": x - h * field(x, t),
+        "that is the midpoint method; this exercise asks for the plain Euler step.":
+            x + h * field(x + 0.5 * h * field(x, t), t + 0.5 * h),
+    }, "new x = x + h * velocity(x, t).")
 
     n_samples, n_steps, seed = 32, 8, 5
     with torch.no_grad():
@@ -275,39 +258,27 @@ def check_rk4(rk4_step_fn) -> None:
     t, h = 0.2, 0.5
     with torch.no_grad():
         received = _as_tensor("rk4_step", rk4_step_fn(field, x.clone(), t, h), x.shape)
-        expected = rk4_step(field, x, t, h)
-    if not _close(received, expected):
-        i = _first_mismatch(received, expected)
-        with torch.no_grad():
-            k1 = field(x, t)
-            k2 = field(x + 0.5 * h * k1, t + 0.5 * h)
-            k3 = field(x + 0.5 * h * k2, t + 0.5 * h)
-            k4 = field(x + h * k3, t + h)
-            hint = _known_mistake(received, {
-                "the weights are 1, 2, 2, 1 divided by 6; you weighted the four slopes equally.":
-                    x + h / 4 * (k1 + k2 + k3 + k4),
-                "the middle slopes k2 and k3 are taken at time t + h/2, not t.":
-                    _rk4_fixed_time(field, x, t, h),
-                "k3 must start from k2 (x + h/2 k2), not from k1.":
-                    x + h / 6 * (k1 + 2 * k2 + 2 * field(x + 0.5 * h * k1, t + 0.5 * h)
-                                 + field(x + h * field(x + 0.5 * h * k1, t + 0.5 * h), t + h)),
-                "the last slope k4 is taken at x + h k3, the end of the step.":
-                    x + h / 6 * (k1 + 2 * k2 + 2 * k3 + field(x + h * k2, t + h)),
-                "that is the midpoint method (two slopes); RK4 combines four.": x + h * k2,
-                "that is a plain Euler step.": x + h * k1,
-                "the step must be scaled by h: x + h/6 (k1 + 2 k2 + 2 k3 + k4).": x + (k1 + 2 * k2 + 2 * k3 + k4) / 6,
-            }) or "k1 = v(x, t), k2 = v(x + h/2 k1, t + h/2), k3 = v(x + h/2 k2, t + h/2), k4 = v(x + h k3, t + h)."
-        _fail(f"rk4_step is wrong for t = {t}, h = {h}, x = {_vector(x[i])}",
-              _vector(expected[i]), _vector(received[i]), hint)
-    print("Correct: rk4_step matches the classical fourth-order Runge-Kutta step.")
-
-
-def _rk4_fixed_time(field, x, t, h):
     k1 = field(x, t)
-    k2 = field(x + 0.5 * h * k1, t)
-    k3 = field(x + 0.5 * h * k2, t)
+    k2 = field(x + 0.5 * h * k1, t + 0.5 * h)
+    k3 = field(x + 0.5 * h * k2, t + 0.5 * h)
     k4 = field(x + h * k3, t + h)
-    return x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    k2_at_t = field(x + 0.5 * h * k1, t)                  # the middle slopes taken at t, not t + h/2
+    k3_at_t = field(x + 0.5 * h * k2_at_t, t)
+    where = lambda i: f"for t = {t}, h = {h}, x = {_vector(x[i])}"  # noqa: E731
+    _compare("rk4_step", received, rk4_step(field, x, t, h), where, {
+        "the weights are 1, 2, 2, 1 divided by 6; you weighted the four slopes equally.":
+            x + h / 4 * (k1 + k2 + k3 + k4),
+        "the middle slopes k2 and k3 are taken at time t + h/2, not t.":
+            x + h / 6 * (k1 + 2 * k2_at_t + 2 * k3_at_t + field(x + h * k3_at_t, t + h)),
+        "k3 must start from k2 (x + h/2 k2), not from k1.":         # then k3 equals k2
+            x + h / 6 * (k1 + 4 * k2 + field(x + h * k2, t + h)),
+        "the last slope k4 is taken at x + h k3, the end of the step.":
+            x + h / 6 * (k1 + 2 * k2 + 2 * k3 + field(x + h * k2, t + h)),
+        "that is the midpoint method (two slopes); RK4 combines four.": x + h * k2,
+        "that is a plain Euler step.": x + h * k1,
+        "the step must be scaled by h: x + h/6 (k1 + 2 k2 + 2 k3 + k4).": x + (k1 + 2 * k2 + 2 * k3 + k4) / 6,
+    }, "k1 = v(x, t), k2 = v(x + h/2 k1, t + h/2), k3 = v(x + h/2 k2, t + h/2), k4 = v(x + h k3, t + h).")
+    print("Correct: rk4_step matches the classical fourth-order Runge-Kutta step.")
 
 
 # ----------------------------------------------------------------------------- exercise 5
@@ -358,11 +329,6 @@ def check_conditional_sampling(sample_mode, model, modes=(0, 3, 6), n_samples: i
 
 # ----------------------------------------------------------------------------- exercise 6
 
-def _reference_off_mode(model, step_counts, n_samples, seed) -> list[float]:
-    return [off_mode_fraction(generate(model, n_samples, base="gaussian", n_steps=k, seed=seed).x)
-            for k in step_counts]
-
-
 def fewest_good_steps(step_counts, fractions, tolerance: float = 0.01) -> int:
     """The smallest step count whose off-mode fraction is within ``tolerance`` of the last one's."""
     return next(k for k, f in zip(step_counts, fractions) if f <= fractions[-1] + tolerance)
@@ -380,7 +346,7 @@ def check_step_study(off_mode_by_steps, fewest_steps, model, step_counts=(1, 2, 
     step_counts = list(step_counts)
     with torch.no_grad():
         received = off_mode_by_steps(model, step_counts, n_samples, seed)
-        expected = _reference_off_mode(model, step_counts, n_samples, seed)
+        expected = [off_mode_fraction(generate(model, n_samples, n_steps=k, seed=seed).x) for k in step_counts]
     try:
         received = [float(f) for f in received]
     except (TypeError, ValueError):

@@ -22,14 +22,17 @@ _PIXELS_PER_UNIT = 40          # raster resolution: 400 pixels across
 def logo_mask() -> tuple[np.ndarray, float, float, float]:
     """Rasterise the word mark once; returns (mask (H, W) bool, x_left, y_bottom, pixel size)."""
     from matplotlib.font_manager import FontProperties
+    from matplotlib.path import Path
     from matplotlib.textpath import TextPath
+    from matplotlib.transforms import Affine2D
 
     font = FontProperties(family="DejaVu Sans", weight="bold")
     path = TextPath((0.0, 0.0), LOGO_TEXT, size=1.0, prop=font)
     vertices = path.vertices
     (x_min, y_min), (x_max, y_max) = vertices.min(axis=0), vertices.max(axis=0)
     scale = 2 * LOGO_HALF_WIDTH / (x_max - x_min)
-    path = path.transformed(_affine(scale, -(x_min + x_max) / 2 * scale, -(y_min + y_max) / 2 * scale))
+    path = path.transformed(Affine2D().scale(scale).translate(-(x_min + x_max) / 2 * scale,
+                                                              -(y_min + y_max) / 2 * scale))
     height = (y_max - y_min) * scale
     pixel = 1.0 / _PIXELS_PER_UNIT
     n_x = int(round(2 * LOGO_HALF_WIDTH / pixel))
@@ -42,17 +45,10 @@ def logo_mask() -> tuple[np.ndarray, float, float, float]:
     # via contains_points on each polygon and xor keeps the holes of 'e', 'h', 'r' open.
     inside = np.zeros(len(grid), dtype=bool)
     for polygon in path.to_polygons(closed_only=True):
-        from matplotlib.path import Path
         inside ^= Path(polygon).contains_points(grid)
     mask = inside.reshape(n_y, n_x)
     mask.setflags(write=False)
     return mask, x_left, y_bottom, pixel
-
-
-def _affine(scale: float, dx: float, dy: float):
-    from matplotlib.transforms import Affine2D
-
-    return Affine2D().scale(scale).translate(dx, dy)
 
 
 @functools.lru_cache(maxsize=1)

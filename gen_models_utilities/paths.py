@@ -19,10 +19,13 @@ from ._checks import _short, check_model, check_real, make_generator
 def _check_pair(x0, x1, t=0.0) -> None:
     """Refuse shapes that would broadcast into a wrong answer, e.g. t (B,) against x0 (B, 2) when B = 2.
 
-    Only shapes are read, never values, so the check is cheap enough for every training step.
+    Only shapes and dtypes of tensors are read, never their values: cheap enough for every training step.
     """
     if not (isinstance(x0, torch.Tensor) and isinstance(x1, torch.Tensor)):
         raise TypeError(f"x0 and x1 must be torch.Tensors of shape (B, D), got {_short(x0)} and {_short(x1)}")
+    for name, value in (("x0", x0), ("x1", x1), ("t", t)):
+        if isinstance(value, torch.Tensor) and (value.dtype == torch.bool or value.is_complex()):
+            raise TypeError(f"{name} must hold real numbers, got {_short(value)}")
     if x0.dim() != 2 or x0.shape != x1.shape:
         raise ValueError(f"x0 and x1 must have the same shape (B, D), got {tuple(x0.shape)} and {tuple(x1.shape)}")
     if not isinstance(t, torch.Tensor):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ._checks import as_points, check_choice, check_positive_int, make_generator
-from .base_distributions import canonical_base_name, sample_base
+from .base_distributions import sample_base
 from .loaders import RandomBatches
 from .paths import conditional_velocity, interpolate
 from .solvers import solve_ode, solver_names
@@ -54,7 +54,7 @@ def reflow_pairs(model: nn.Module, n_pairs: int = 8000, base: str = "gaussian", 
     n_pairs = check_positive_int("n_pairs", n_pairs)
     check_choice("method", method, solver_names())
     device = next(model.parameters()).device
-    x0 = sample_base(canonical_base_name(base), n_pairs, seed=seed, generator=generator, device=device)
+    x0 = sample_base(base, n_pairs, seed=seed, generator=generator, device=device)
     solution = solve_ode(model, x0, n_steps=n_steps, method=method, condition=conditions)
     if conditions is not None:
         conditions = torch.as_tensor(conditions, dtype=torch.float32)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_points, as_real_tensor, check_choice, check_finite,
-                      check_positive_int, check_real)
+                      check_model, check_positive_int, check_real)
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]   # (x (B, 2), t) -> (B, 2)
 
@@ -83,11 +83,6 @@ def solver_names() -> tuple[str, ...]:
     return (*SOLVERS, *ADAPTIVE_METHODS)
 
 
-def steps_for_budget(method: str, nfe: int) -> int:
-    """Steps of the fixed-step ``method`` that fit in ``nfe`` network evaluations (0 if none fits)."""
-    return nfe // SOLVERS[check_choice("method", method, tuple(SOLVERS))].evaluations
-
-
 class CountingVelocity:
     """Wraps ``model`` as v(x, t) with a fixed condition and counts network evaluations (NFE)."""
 
@@ -139,13 +134,9 @@ def broadcast_condition(condition, batch: int, model) -> torch.Tensor | None:
     return condition
 
 
-def check_model(model) -> None:
-    """``model`` must be callable as model(x, t[, c]); a module must hold real weights (not 'meta')."""
-    if not callable(model):
-        raise TypeError(f"model must be callable as model(x, t[, condition]), got {_short(model)}")
-    if isinstance(model, nn.Module) and any(p.device.type == "meta" for p in model.parameters()):
-        raise ValueError(f"model {type(model).__name__} has its weights on the 'meta' device (no values); "
-                         f"load or initialise it on 'cpu' or 'cuda'")
+def _weights(model) -> torch.Tensor | None:
+    """The first parameter of a module (where its weights live, and their dtype), else None."""
+    return next(model.parameters(), None) if isinstance(model, nn.Module) else None
 
 
 @torch.no_grad()
@@ -171,7 +162,11 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
     if not isinstance(x0, torch.Tensor):
         raise TypeError(f"x0 must be a tensor of shape (B, D), got {_short(x0)}")
     checked = as_points("x0", x0, dim=x0.shape[1] if x0.dim() == 2 and x0.shape[1] else 2)
-    x0 = x0 if x0.is_floating_point() else checked.to(x0.device)
+    weights = _weights(model)                  # one rule: x0 moves to the model's device and dtype
+    if weights is not None:
+        x0 = checked.to(weights.device, weights.dtype)
+    elif not x0.is_floating_point():
+        x0 = checked.to(x0.device)
     if return_trajectory and (n_steps + 1) * x0.numel() > 50 * MAX_SAMPLES:
         raise ValueError(f"return_trajectory=True with n_steps={n_steps} and x0 of shape {tuple(x0.shape)} "
                          f"would keep {(n_steps + 1) * x0.numel():,} numbers; use fewer steps or samples")
@@ -205,9 +200,7 @@ def generate(model, n_samples: int = 1000, base: str = "gaussian", n_steps: int 
     """Draw ``n_samples`` from ``base`` and carry them to t = 1 along ``model``'s field."""
     from .base_distributions import sample_base
 
-    check_model(model)
-    device = next(model.parameters(), torch.empty(0)).device if isinstance(model, nn.Module) else None
-    x0 = sample_base(base, n_samples, seed=seed, generator=generator, device=device)
+    x0 = sample_base(base, n_samples, seed=seed, generator=generator)
     return solve_ode(model, x0, n_steps=n_steps, method=method, condition=condition,
                      return_trajectory=return_trajectory)
 

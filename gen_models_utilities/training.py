@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from ._checks import (MAX_SAMPLES, MAX_TRAIN_STEPS, as_conditions, as_labels, as_points, check_choice,
-                      check_device, check_positive_int, check_real, make_generator)
-from .base_distributions import canonical_base_name, sample_base
+                      check_device, check_model, check_positive_int, check_real, make_generator)
+from .base_distributions import get_base
 from .couplings import get_coupling, independent_coupling
 from .loaders import RandomBatches, radius_of
 from .paths import conditional_velocity, interpolate
@@ -160,10 +160,8 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     parameters = [p for p in model.parameters() if p.requires_grad]
     if not parameters:
         raise ValueError(f"model {type(model).__name__} has no trainable parameters")
-    from .solvers import check_model
-
     check_model(model)
-    base = canonical_base_name(base)
+    base_distribution = get_base(base)
     n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
     check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
     condition_dropout = check_real("condition_dropout", condition_dropout, low=0.0, high=1.0)
@@ -181,7 +179,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
 
     def batch_loss() -> torch.Tensor:
         x1, c = batches.sample()
-        x0 = sample_base(base, batch_size, generator=rng).to(device)
+        x0 = base_distribution.sample(batch_size, rng).to(device)
         if pair is not independent_coupling:       # random pairs need no work: x0 as drawn
             x0 = pair(x0, x1, c)
         if c is not None and condition_dropout > 0:
@@ -198,7 +196,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
         for average, p in zip(ema, parameters):
             average.lerp_(p, 1 - ema_decay)
 
-    result = TrainingResult(base=base, recipe={
+    result = TrainingResult(base=base_distribution.name, recipe={
         "n_steps": n_steps, "batch_size": batch_size, "lr": lr, "schedule": schedule,
         "coupling": coupling if isinstance(coupling, str) else getattr(coupling, "__name__", "custom"),
         "condition_dropout": condition_dropout, "ema_decay": ema_decay, "time_sampling": time_sampling})

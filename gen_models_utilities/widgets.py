@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_positive_int, check_real
-from .base_distributions import BASES, canonical_base_name, sample_base
+from .base_distributions import BASES, sample_base
 from .data import create_ring_gaussians
 from .guidance import requested_mode_fraction, sample_guided
 from .metrics import distance_to_nearest_mode, format_quality, path_straightness, ring_quality, w2_floor
@@ -105,7 +105,6 @@ def draw_samples(models, base: str = "gaussian", n_steps: int = 100, method: str
     Returns:
         (figure, text): the plot and one line with the solver cost and the quality figures.
     """
-    base = canonical_base_name(base)
     n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_STEPS)
     model = pick_model(models, base, kind=None)
     data = background_data()[0] if data is None else data
@@ -125,7 +124,6 @@ def draw_field(models, t: float = 0.5, base: str = "gaussian", kind: str = "quiv
     Returns (figure, text) with the mean and largest speed on the plotted grid.
     """
     t = check_real("t", t, low=0.0, high=1.0)
-    base = canonical_base_name(base)
     model = pick_model(models, base)
     fig = plot_velocity_field(model, t, kind=kind, condition=condition, n_grid=n_grid,
                               data=background_data()[0] if data is None else data,
@@ -144,7 +142,6 @@ def draw_mode(models, mode: int = 0, base: str = "gaussian", n_samples: int = 30
     """
     import matplotlib.pyplot as plt
 
-    base = canonical_base_name(base)
     model = pick_model(models, base, kind="onehot")
     code = mode_code(mode, model.condition_dim)
     if data is None:
@@ -168,7 +165,6 @@ def draw_radius(models, radius: float = 3.0, base: str = "gaussian", n_samples: 
     Returns (figure, text) with the median distance of the samples from the origin and whether
     the request was an extrapolation.
     """
-    base = canonical_base_name(base)
     model = pick_model(models, base, kind="radius")
     radius = check_real("radius", radius, low=0.0, high=LIMIT, low_open=True)
     samples = generate(model, n_samples, base=base, n_steps=n_steps, condition=torch.tensor([radius]),
@@ -259,7 +255,8 @@ def draw_guidance(model: nn.Module, guidance_scale: float, label: int = 0, n_sam
     """
     samples = sample_guided(model, label, guidance_scale, n_samples, base, n_steps, seed=seed).x
     fig, ax = new_axes(None, 4.5)
-    plot_samples(samples, data=background_data()[0] if data is None else data, ax=ax, color=class_color(label), title=f"class {label}, w = {guidance_scale:.1f}")
+    plot_samples(samples, data=background_data()[0] if data is None else data, ax=ax, color=class_color(label),
+                 title=f"class {label}, w = {guidance_scale:.1f}")
     fraction = requested_mode_fraction(samples, label)
     return fig, f"w = {guidance_scale:.1f}: {100 * fraction:.0f}% of samples within 3 std of mode {label}"
 
@@ -270,10 +267,11 @@ def draw_guidance(model: nn.Module, guidance_scale: float, label: int = 0, n_sam
 class Explorer:
     """Controls wired to a plain draw function, and one Output area redrawn in place.
 
-    ``Explorer(draw, {argument: control}, **fixed)`` calls ``draw(**fixed, argument=control.value)``
-    now and whenever a control changes, shows the figure as a PNG with the text below it and
-    closes the figure. A value the draw refuses (ValueError, TypeError) is shown as a message and
-    the last picture stays. Pictures are cached by the control values.
+    ``Explorer(draw, {argument: control}, **arguments)`` starts each control at its argument's
+    value, then calls ``draw(**arguments)`` with the controls' current values now and whenever
+    a control changes. It shows the figure as a PNG with the text below and closes the figure.
+    A value the draw refuses (ValueError, TypeError) is shown as a message and the last picture
+    stays. Pictures are cached by the control values.
 
     Attributes:
         controls: {description: widget}, e.g. {"base": Dropdown, "steps": IntSlider}.
@@ -283,17 +281,18 @@ class Explorer:
 
     CACHE_SIZE = 32
 
-    def __init__(self, draw: Callable, controls: dict, **fixed):
+    def __init__(self, draw: Callable, controls: dict, **arguments):
         import ipywidgets as widgets
 
-        self.draw, self.fixed = draw, fixed
+        for name, control in controls.items():
+            _start(control, name, arguments.pop(name))
+        self.draw, self.fixed = draw, arguments
         self.controls = {control.description: control for control in controls.values()}
         self._argument = {control.description: name for name, control in controls.items()}
         self.output = widgets.Output(layout=widgets.Layout(min_height="300px"))
         self.widget = widgets.VBox([widgets.HBox(list(self.controls.values())), self.output])
-        self.last_text, self.last_error, self.n_redraws = "", None, 1
-        self._cache: OrderedDict = OrderedDict()
-        self.last_png, self.last_text = self._picture()            # bad starting values raise here
+        self.last_error, self.n_redraws, self._cache = None, 1, OrderedDict()
+        self.last_png, self.last_text = self._picture()            # a bad starting value raises here
         self._show(None)
         for control in self.controls.values():
             control.observe(lambda change: self.redraw(), names="value")
@@ -370,41 +369,39 @@ class Explorer:
 
 
 # ----------------------------------------------------------------------------------------
-# Controls: each starts at the value the caller asked for, or says why it cannot
+# Controls
 
-def _control(widget, argument: str, value):
-    """``widget`` set to ``value``; a ValueError naming ``argument`` when it would not take it as is."""
+def _start(control, argument: str, value) -> None:
+    """Set ``control`` to ``value``; a ValueError naming ``argument`` when it would not take it as is."""
     try:
-        widget.value = value
+        control.value = value
     except Exception:                                   # traitlets.TraitError: a wrong type
         pass
-    if widget.value != value:
-        allowed = (f"one of {list(widget.options)}" if hasattr(widget, "options")
-                   else f"between {widget.min} and {widget.max}")
+    if control.value != value:
+        allowed = (f"one of {list(control.options)}" if hasattr(control, "options")
+                   else f"between {control.min} and {control.max}")
         raise ValueError(f"{argument} must be {allowed}, got {value!r}")
-    return widget
 
 
-def dropdown(description: str, options, value, argument: str | None = None):
-    """A Dropdown of ``options`` starting at ``value`` (``argument``: the name in error messages)."""
+def dropdown(description: str, options):
+    """A Dropdown of ``options``."""
     import ipywidgets as widgets
 
-    return _control(widgets.Dropdown(options=list(options), description=description), argument or description, value)
+    return widgets.Dropdown(options=list(options), description=description)
 
 
-def slider(description: str, value, low, high, step=1, argument: str | None = None):
-    """An IntSlider (int ``step``) or FloatSlider from ``low`` to ``high``, redrawn on release."""
+def slider(description: str, low, high, step=1):
+    """An IntSlider (int ``step``) or FloatSlider from ``low`` to ``high`` that redraws on release."""
     import ipywidgets as widgets
 
     kind = widgets.IntSlider if isinstance(step, int) else widgets.FloatSlider
-    control = kind(min=low, max=high, step=step, description=description, continuous_update=False)
-    return _control(control, argument or description, value)
+    return kind(min=low, max=high, step=step, description=description, continuous_update=False)
 
 
-def base_dropdown(models, value: str):
+def base_dropdown(models):
     """The bases of ``BASES`` that have a model: all for one model, else the dict's, in registry order."""
     keys = set(models) if isinstance(models, Mapping) else BASES
-    return dropdown("base", [name for name in BASES if name in keys], canonical_base_name(value), "base")
+    return dropdown("base", [name for name in BASES if name in keys])
 
 
 # ----------------------------------------------------------------------------------------
@@ -413,44 +410,42 @@ def base_dropdown(models, value: str):
 def sample_explorer(models, base: str = "gaussian", n_steps: int = 100, method: str = "euler",
                     n_samples: int = 1000, seed: int = 0, data=None, floor: float | None = None) -> Explorer:
     """Controls 'base', 'steps' (1 to 500) and 'solver' (the fixed-step solvers) redrawing ``draw_samples``."""
-    return Explorer(draw_samples, {"base": base_dropdown(models, base),
-                                   "n_steps": slider("steps", n_steps, 1, MAX_STEPS, argument="n_steps"),
-                                   "method": dropdown("solver", SOLVERS, method, "method")},
-                    models=models, n_samples=n_samples, seed=seed, data=data, floor=floor)
+    controls = {"base": base_dropdown(models), "n_steps": slider("steps", 1, MAX_STEPS),
+                "method": dropdown("solver", SOLVERS)}
+    return Explorer(draw_samples, controls, models=models, base=base, n_steps=n_steps, method=method,
+                    n_samples=n_samples, seed=seed, data=data, floor=floor)
 
 
 def field_explorer(models, t: float = 0.5, base: str = "gaussian") -> Explorer:
     """Controls 't' (0 to 1) and 'base' redrawing ``draw_field``."""
-    return Explorer(draw_field, {"t": slider("t", t, 0.0, 1.0, 0.05), "base": base_dropdown(models, base)},
-                    models=models)
+    return Explorer(draw_field, {"t": slider("t", 0.0, 1.0, 0.05), "base": base_dropdown(models)},
+                    models=models, t=t, base=base)
 
 
 def mode_explorer(models, mode: int = 0, base: str = "gaussian", n_samples: int = 300) -> Explorer:
     """Controls 'mode' (the classes of the one-hot model for ``base``) and 'base' redrawing ``draw_mode``."""
-    n_classes = pick_model(models, canonical_base_name(base), kind="onehot").condition_dim
-    return Explorer(draw_mode, {"mode": dropdown("mode", range(n_classes), mode), "base": base_dropdown(models, base)},
-                    models=models, n_samples=n_samples)
+    n_classes = pick_model(models, base, kind="onehot").condition_dim
+    return Explorer(draw_mode, {"mode": dropdown("mode", range(n_classes)), "base": base_dropdown(models)},
+                    models=models, mode=mode, base=base, n_samples=n_samples)
 
 
 def radius_explorer(models, radius: float = 3.0, base: str = "gaussian", n_samples: int = 300) -> Explorer:
     """Controls 'radius' (0.5 to 5) and 'base' redrawing ``draw_radius``."""
-    return Explorer(draw_radius, {"radius": slider("radius", radius, *RADIUS_LIMITS, 0.1),
-                                  "base": base_dropdown(models, base)}, models=models, n_samples=n_samples)
+    return Explorer(draw_radius, {"radius": slider("radius", *RADIUS_LIMITS, 0.1), "base": base_dropdown(models)},
+                    models=models, radius=radius, base=base, n_samples=n_samples)
 
 
 def few_step_explorer(models: dict, coupling: str | None = None, method: str = "euler", nfe: int = 2,
                       n_samples: int = 500, seed: int = 0, data=None, floor: float | None = None) -> Explorer:
     """Controls 'coupling' (the keys of ``models``), 'solver' and 'NFE' (1 to 32) redrawing ``draw_few_step``."""
     names = _coupling_names(models)
-    return Explorer(draw_few_step, {"coupling": dropdown("coupling", names, coupling or names[0]),
-                                    "method": dropdown("solver", solver_names(), method, "method"),
-                                    "nfe": slider("NFE", nfe, 1, MAX_NFE, argument="nfe")},
-                    models=models, n_samples=n_samples, seed=seed, data=data, floor=floor)
+    controls = {"coupling": dropdown("coupling", names), "method": dropdown("solver", solver_names()),
+                "nfe": slider("NFE", 1, MAX_NFE)}
+    return Explorer(draw_few_step, controls, models=models, coupling=coupling or names[0], method=method, nfe=nfe,
+                    n_samples=n_samples, seed=seed, data=data, floor=floor)
 
 
-def guidance_explorer(model: nn.Module, label: int = 0, guidance_scale: float = 1.0, data=None,
-                      **draw_options) -> Explorer:
-    """Control 'w' (0 to 8) redrawing ``draw_guidance`` for class ``label``."""
-    return Explorer(draw_guidance, {"guidance_scale": slider("w", guidance_scale, *GUIDANCE_LIMITS, 0.5,
-                                                             argument="guidance_scale")},
-                    model=model, label=label, data=data, **draw_options)
+def guidance_explorer(model: nn.Module, label: int = 0, guidance_scale: float = 1.0, **draw_options) -> Explorer:
+    """Control 'w' (0 to 8) redrawing ``draw_guidance`` for class ``label`` (``draw_options``: its other arguments)."""
+    return Explorer(draw_guidance, {"guidance_scale": slider("w", *GUIDANCE_LIMITS, 0.5)},
+                    model=model, label=label, guidance_scale=guidance_scale, **draw_options)

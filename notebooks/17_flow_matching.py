@@ -27,16 +27,15 @@ import numpy as np
 import torch
 
 from gen_models_utilities import (
-    BASE_NAMES, ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField,
+    BASES, ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField,
     create_ring_gaussians, device, flow_matching_loss, format_quality, generate, off_mode_fraction,
     one_hot, path_straightness, plot_conditional_samples_continuous, plot_conditional_samples_discrete,
     plot_loss, plot_pairs, plot_samples, plot_velocity_field, ring_quality, sample_base, set_seed,
     solve_ode, train, use_book_style, w2_floor, wasserstein2)
-from gen_models_utilities import models, widgets
+from gen_models_utilities import checkpoints, models, widgets
 from gen_models_utilities.animation import animate_particles, animate_velocity_field
-from gen_models_utilities.checkpoints import load_pretrained
 from gen_models_utilities.metrics import distance_to_nearest_mode
-from gen_models_utilities.recipes import RECIPES, pretrained_name
+from gen_models_utilities.recipes import recipe
 
 torch.set_num_threads(1)   # these networks are tiny: one thread is fastest and gives the same numbers everywhere
 set_seed(0)
@@ -98,10 +97,10 @@ print(f"device: {device}")
 BASE = "gaussian"          # the base used below; try "uniform" or "ethz_logo" and rerun
 data, labels = create_ring_gaussians(n_samples=4000, seed=0)     # (4000, 2) points and their mode
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
-for ax, base in zip(axes, BASE_NAMES):
+fig, axes = plt.subplots(1, len(BASES), figsize=(4.4 * len(BASES), 4.4))
+for ax, base in zip(axes, BASES):                                # every registered base
     x0 = sample_base(base, 600, seed=1)                           # (600, 2) base points
-    plot_pairs(x0, data[:600], n_lines=12, ax=ax, title=f"{base} base")
+    plot_pairs(x0, data[:600], n_lines=12, ax=ax, title=BASES[base].label)
 fig.tight_layout()
 plt.show()
 
@@ -205,9 +204,9 @@ print(f"by hand: {by_hand:.4f}   package: {flow_matching_loss(model, x0, x1, t).
 # with the same recipe, only far fewer steps, so we can watch the loss:
 
 # %%
-recipe = RECIPES[pretrained_name("fm", BASE)]          # how the shipped checkpoint was trained
-settings = {key: recipe[key] for key in ("batch_size", "lr", "schedule", "time_sampling")}
-print(f"recipe: {settings}, {recipe['n_steps']} steps; here 120 steps")
+fm_recipe = recipe("fm", BASE)                         # how the shipped checkpoint was trained
+settings = {key: fm_recipe[key] for key in ("batch_size", "lr", "schedule", "time_sampling")}
+print(f"recipe: {settings}, {fm_recipe['n_steps']} steps; here 120 steps")
 set_seed(0)
 live_model = VelocityField()
 result = train(live_model, data, base=BASE, n_steps=120, seed=0, **settings)
@@ -224,7 +223,7 @@ plt.show()
 # longer sits on almost the same floor:
 
 # %%
-flow_model, metadata = load_pretrained(pretrained_name("fm", BASE))     # the shipped checkpoint
+flow_model, metadata = checkpoints.load_pretrained("fm", BASE)     # the shipped checkpoint
 x0, x1, t = sample_base(BASE, 8192, seed=4), torch.as_tensor(create_ring_gaussians(8192, seed=5)[0]), torch.rand(8192, 1)
 with torch.no_grad():
     for name, net in [("live model", live_model), ("checkpoint", flow_model)]:
@@ -236,7 +235,7 @@ print(f"checkpoint {metadata['recipe_name']!r}: {metadata['steps']} steps of the
 # as the live run, trained for many more steps by `make checkpoints`
 # (`gen_models_utilities/recipes.py` lists every recipe). Loading it takes a fraction of a
 # second, which keeps the notebook quick and lets the widgets redraw without retraining.
-# `widgets.PretrainedModels("fm")` holds the checkpoints for all three bases and loads each
+# `checkpoints.PretrainedModels("fm")` holds the checkpoints of every base and loads each
 # one the first time a widget asks for it.
 #
 # Here is the learned field at the start, the middle and the end of the flow. Look at how the
@@ -263,7 +262,7 @@ animate_velocity_field(flow_model, data=data[:500], n_frames=6)
 # learned from another base distribution (each base has its own checkpoint).
 
 # %% tags=["nbval-ignore-output"]
-fm_models = widgets.PretrainedModels("fm")         # {base: checkpoint}, loaded on first use
+fm_models = checkpoints.PretrainedModels("fm")         # {base: checkpoint}, loaded on first use
 widgets.field_explorer(fm_models, t=0.5, base=BASE)
 
 
@@ -400,7 +399,7 @@ print(inspect.getsource(ConditionalVelocityField))
 # that mode's colour, over the data in the same colours.
 
 # %%
-onehot_models = widgets.PretrainedModels("onehot")     # {base: checkpoint}, loaded on first use
+onehot_models = checkpoints.PretrainedModels("onehot")     # {base: checkpoint}, loaded on first use
 onehot_model = onehot_models[BASE]
 codes = one_hot(torch.arange(8), 8)                                   # (8, 8): one row per mode
 requested = codes.repeat_interleave(150, dim=0)                       # (1200, 8): 150 rows per mode
@@ -451,7 +450,7 @@ print(inspect.getsource(ConditionalVelocityFieldRadius.__init__))
 # are **extrapolation**, and the plot marks them with hollow markers and dashed circles.
 
 # %%
-radius_models = widgets.PretrainedModels("radius")     # {base: checkpoint}, loaded on first use
+radius_models = checkpoints.PretrainedModels("radius")     # {base: checkpoint}, loaded on first use
 radius_model = radius_models[BASE]
 low, high = radius_model.trained_radius_range.tolist()
 print(f"radii seen in training: {low:.2f} to {high:.2f}")

@@ -36,7 +36,7 @@ from gen_models_utilities import (ConditionalVelocityField, VelocityField, creat
                                   plot_pairs, plot_samples,
                                   plot_trajectories, sample_base, set_seed, train, use_book_style,
                                   w2_floor, wasserstein2)
-from gen_models_utilities import companion_widgets, couplings, reflow, solvers
+from gen_models_utilities import couplings, reflow, solvers, widgets
 from gen_models_utilities.metrics import distance_to_nearest_mode
 
 torch.set_num_threads(1)   # tiny networks: one thread is fastest and gives the same numbers everywhere
@@ -74,7 +74,7 @@ scores = {}                                                  # (model name, meth
 def score(name, model, method, nfe):
     """Quality of ``model`` solved from x0_eval with ``method`` in ``nfe`` evaluations (fixed steps)."""
     if (name, method, nfe) not in scores:
-        x = solvers.solve_ode(model, x0_eval, n_steps=nfe // solvers.EVALUATIONS_PER_STEP[method], method=method).x
+        x = solvers.solve_ode(model, x0_eval, n_steps=nfe // solvers.SOLVERS[method].evaluations, method=method).x
         scores[name, method, nfe] = quality(x)
     return scores[name, method, nfe]
 
@@ -100,7 +100,7 @@ print(f"final loss (mean of the last 100 steps): {np.mean(run_independent.losses
 # %%
 print(inspect.getsource(solvers.midpoint_step))
 print(inspect.getsource(solvers.heun_step))
-print("evaluations per step:", solvers.EVALUATIONS_PER_STEP)
+print("evaluations per step:", {name: solver.evaluations for name, solver in solvers.SOLVERS.items()})
 
 # %% [markdown]
 # Each solver gets budgets of 1 to 100 network evaluations (a budget smaller than one step is
@@ -110,9 +110,9 @@ print("evaluations per step:", solvers.EVALUATIONS_PER_STEP)
 # %%
 BUDGETS = (1, 2, 4, 8, 16, 64)
 sweep = {}                                   # method -> list of (nfe, W2 ratio, off-mode, seconds)
-for method, per_step in solvers.EVALUATIONS_PER_STEP.items():
+for method, solver in solvers.SOLVERS.items():                # every registered fixed-step method
     sweep[method] = []
-    for nfe in (b for b in BUDGETS if b >= per_step):
+    for nfe in (b for b in BUDGETS if b >= solver.evaluations):
         start = time.perf_counter()
         sweep[method].append((nfe, *score("independent", model_independent, method, nfe), time.perf_counter() - start))
 sweep["dopri5"] = []
@@ -364,7 +364,7 @@ print(f"notebook ran for {time.perf_counter() - notebook_start:.0f} s after the 
 # With curved paths the coloured steps cut corners; after OT or reflow they lie on the grey lines.
 
 # %% tags=["nbval-ignore-output"]
-explorer = companion_widgets.few_step_explorer(
+explorer = widgets.few_step_explorer(
     {"independent": model_independent, "minibatch OT": model_ot, "reflow (of independent)": model_reflow,
      "one-hot, class OT": onehot_models["class_ot"], "one-hot, plain OT": onehot_models["ot"]},
     method="euler", nfe=1, data=reference, floor=float(np.mean([w2_floor(500, seed=s) for s in (10, 20, 30)])))

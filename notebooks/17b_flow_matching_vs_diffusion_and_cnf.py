@@ -22,16 +22,15 @@
 
 # %%
 import inspect
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from gen_models_utilities import (ConditionalVelocityField, VelocityField, create_ring_gaussians, device,
-                                  generate, path_straightness, plot_loss, plot_samples, plot_trajectories,
-                                  set_seed, train, use_book_style, wasserstein2)
-from gen_models_utilities import cnf, comparison, diffusion, guidance, likelihood
+                                  generate, path_straightness, plot_samples, plot_trajectories, set_seed, train,
+                                  use_book_style, wasserstein2)
+from gen_models_utilities import cnf, comparison, diffusion, guidance, likelihood, widgets
 
 torch.set_num_threads(1)   # these networks are tiny: one thread is fastest and gives the same numbers everywhere
 set_seed(0)
@@ -108,7 +107,8 @@ def fit(name, model, seed):
 models, runs, trackers = {}, {}, {}
 for name in STEPS:
     models[name] = make(name, seed=0)
-    score = lambda m, name=name: wasserstein2(draw(name, m, 1000), reference)
+    def score(m, name=name):
+        return wasserstein2(draw(name, m, 1000), reference)
     with comparison.QualityTracker(models[name], score, every=max(STEPS[name] // 6, 1)) as tracker:
         runs[name] = fit(name, models[name], seed=0)
     trackers[name] = tracker
@@ -355,8 +355,7 @@ plt.show()
 # lies at larger w. Try it with the slider (w from 0 to 8):
 
 # %% tags=["nbval-ignore-output"]
-panel, redraw = guidance.guidance_widget(guided_model, label=3, data=reference)
-panel
+widgets.guidance_explorer(guided_model, label=3, data=reference)
 
 # %% [markdown]
 # ## Likelihood: how probable is a point under the flow?

@@ -15,14 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:                      # `benchmarks` is a folder of the repo, not installed
     sys.path.insert(0, str(REPO))
 
-from benchmarks import nfe, quality, report, run  # noqa: E402
-from benchmarks.contenders import ChapterLoop, fresh_model  # noqa: E402
-from benchmarks.speed import training_speed  # noqa: E402
-from gen_models_utilities import create_ring_gaussians  # noqa: E402
+from benchmarks import nfe, quality, report, run, speed, time_to_quality  # noqa: E402
+from benchmarks.contenders import PEERS, ChapterLoop, fresh_model  # noqa: E402
+from gen_models_utilities import create_ring_gaussians, solvers  # noqa: E402
 
-TINY = run.Budget(name="quick", judge_samples=200, speed_chunk=3, speed_rounds=1, cap_s=0.5, ladder=(5,),
-                  check_every={"torchcfm": 3, "flow_matching": 1}, step_ladder=(1, 2),
-                  tolerance_ladder=(3e-1,), reflow_steps=3, reflow_pairs=100, widget_repeats=1, notebooks=False)
+TINY = run.Budget(name="quick", judge_samples=200, speed_chunk=3, speed_rounds=1, speed_batch_sizes=(16, 32),
+                  cap_s=0.5, ladder=(5,), step_ladder=(1, 2), tolerance_ladder=(3e-1,), reflow_steps=3,
+                  reflow_pairs=100, widget_repeats=1, notebooks=False)
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +30,50 @@ def tiny_results():
     return run.run_all(TINY, log=lambda *_: None)
 
 
-def test_training_speed_reports_both_loops():
-    speeds = training_speed(chunk_steps=2, rounds=1)
-    assert set(speeds) == {"train_steps_per_s_chapter_loop", "train_steps_per_s_package"}
+def test_training_speed_reports_every_contender_at_every_batch():
+    speeds = speed.training_speed(chunk_steps=2, rounds=1, batch_sizes=(8, 16))
+    names = ("package", "chapter_loop")
+    assert set(speeds) == ({f"speed_steps_per_s_{n}_batch{b}" for n in names for b in (8, 16)}
+                           | {f"speed_ratio_package_vs_chapter_loop_batch{b}" for b in (8, 16)})
     assert all(math.isfinite(v) and v > 0 for v in speeds.values())
+    assert speeds["speed_ratio_package_vs_chapter_loop_batch8"] == pytest.approx(
+        speeds["speed_steps_per_s_package_batch8"] / speeds["speed_steps_per_s_chapter_loop_batch8"])
+
+
+def test_every_speed_contender_trains_at_the_same_recipe():
+    """Same weights, batch and learning rate for every contender; each one moves the weights."""
+    pytest.importorskip("torchcfm")
+    pytest.importorskip("flow_matching")
+    data = create_ring_gaussians(250, seed=0)[0]
+    runs = speed.contenders(data, batch_size=100, peers=tuple(PEERS))
+    assert set(runs) == {"package", "chapter_loop", *PEERS}
+    for name, run_steps in runs.items():
+        model = run_steps.__self__.model if hasattr(run_steps, "__self__") else None
+        before = None if model is None else [p.detach().clone() for p in model.parameters()]
+        steps, seconds = run_steps(3)
+        assert steps >= 3 and seconds > 0, name
+        if model is not None:
+            assert run_steps.__self__.optimizer.param_groups[0]["lr"] == speed.SAME_RECIPE["lr"], name
+            assert isinstance(run_steps.__self__.optimizer, torch.optim.AdamW), name
+            assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), name
 
 
 def test_chapter_loop_takes_one_step_per_batch_and_learns():
     data = create_ring_gaussians(250, seed=0)[0]
     model = fresh_model(0)
     before = [p.detach().clone() for p in model.parameters()]
-    steps, seconds = ChapterLoop(model, data, batch_size=100).run(2)
+    steps, seconds = ChapterLoop(model, data, batch_size=100).run(4)
     assert steps == 2 * 3                            # 250 points in batches of 100: 3 batches an epoch
     assert seconds > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_recipe_variants_change_only_the_schedule_and_the_times():
+    variants = time_to_quality.recipe_variants({"batch_size": 512, "lr": 2e-3, "schedule": "cosine", "n_steps": 8})
+    assert set(variants) == {"constant_uniform", "constant_logit_normal", "cosine_uniform", "cosine_logit_normal"}
+    for name, recipe in variants.items():
+        assert recipe == {"batch_size": 512, "lr": 2e-3, "schedule": name.split("_", 1)[0],
+                          "time_sampling": name.split("_", 1)[1]}
 
 
 def test_fresh_models_share_initial_weights_and_leave_global_rng_alone():
@@ -100,31 +129,39 @@ def test_bisection_finds_the_first_passing_setting(first_good):
     assert len(calls) == len(set(calls))             # no setting evaluated twice
 
 
+def _speeds(chapter: float, peers: dict) -> dict:
+    results = {"speed_ratio_package_vs_chapter_loop_batch1000": chapter}
+    for name, ratios in peers.items():
+        results.update({f"speed_ratio_package_vs_{name}_batch{b}": r for b, r in zip((256, 1000), ratios)})
+    return results
+
+
 def test_target_flags():
-    results = {"train_speedup_vs_chapter_loop": 2.5, "time_to_quality_s_package": 10.0,
-               "time_to_quality_package_reached": 1, "time_to_quality_s_torchcfm": 30.0,
-               "time_to_quality_s_flow_matching": 9.0,
+    results = {**_speeds(2.5, {"torchcfm": (1.3, 1.1), "flow_matching": (1.2, 1.05)}),
                "nfe_to_quality_euler_ot": 2, "nfe_to_quality_euler_ot_reached": 1,
                "nfe_to_quality_rk4_ot": 1, "nfe_to_quality_rk4_ot_reached": 0}
     flags = run.target_flags(results)
-    assert flags["target_train_speedup_2x_met"] == 1
-    assert flags["target_time_to_quality_beats_peers_met"] == 0     # flow_matching was faster
+    assert flags["target_train_2x_chapter_loop_met"] == 1 and flags["target_train_faster_than_peers_met"] == 1
     assert flags["nfe_to_quality_best"] == 2 and flags["target_nfe_at_most_2_met"] == 1
-    results["time_to_quality_s_flow_matching"] = 11.0
+    results.update(_speeds(1.9, {"flow_matching": (1.2, 0.98)}))       # slower than one peer at batch 1000
     results["nfe_to_quality_euler_ot_reached"] = 0
     flags = run.target_flags(results)
-    assert flags["target_time_to_quality_beats_peers_met"] == 1
+    assert flags["target_train_2x_chapter_loop_met"] == 0 and flags["target_train_faster_than_peers_met"] == 0
     assert flags["target_nfe_at_most_2_met"] == 0 and "nfe_to_quality_best" not in flags
+    only_one_peer = _speeds(2.5, {"torchcfm": (1.3, 1.1)})              # a peer not installed: not met
+    assert run.target_flags(only_one_peer)["target_train_faster_than_peers_met"] == 0
 
 
 def test_quick_run_writes_a_flat_json_of_finite_numbers(tiny_results, tmp_path):
     out = tmp_path / "results.json"
     run.write_results(tiny_results, out)
     results = json.loads(out.read_text())
-    required = ["train_steps_per_s_chapter_loop", "train_steps_per_s_package", "time_to_quality_s_package",
-                "time_to_quality_package_reached", "w2_floor", "target_train_speedup_2x_met",
-                "target_time_to_quality_beats_peers_met", "target_nfe_at_most_2_met"]
-    required += [f"nfe_to_quality_{s}_{c}" for s in nfe.SOLVERS for c in ("independent", "ot")]
+    required = ["w2_floor", "target_train_2x_chapter_loop_met", "target_train_faster_than_peers_met",
+                "target_nfe_at_most_2_met", "shipped_recipe_batch_size", "shipped_recipe_lr"]
+    required += [f"speed_steps_per_s_{n}_batch{b}" for n in ("package", "chapter_loop") for b in (16, 32)]
+    required += [f"time_to_quality_{key}_{name}" if key == "s" else f"time_to_quality_{name}_{key}"
+                 for name in time_to_quality.recipe_variants({"batch_size": 1, "lr": 1}) for key in ("s", "reached")]
+    required += [f"nfe_to_quality_{s}_{c}" for s in solvers.solver_names() for c in ("independent", "ot", "reflow")]
     missing = [key for key in required if key not in results]
     assert not missing
     for key, value in results.items():
@@ -139,7 +176,10 @@ def test_quick_run_writes_a_flat_json_of_finite_numbers(tiny_results, tmp_path):
 def test_report_and_figure_from_results(tiny_results, tmp_path):
     text = report.markdown(tiny_results, {"cpu": "Test CPU", "cores": 2, "date": "2026-01-01", "torch": "x"})
     assert "Test CPU" in text and "2026-01-01" in text
-    assert "| euler |" in text and "| Claim | Measured | Target | Met |" in text
+    assert "| Claim | Measured | Target | Met |" in text
+    assert all(f"| {name} |" in text for name in solvers.solver_names())      # one NFE row per solver
+    assert "| 16 |" in text and "| 32 |" in text                                # one speed row per batch
+    assert "| constant, uniform (the chapter's) |" in text
     from benchmarks.plot import plot_results
 
     path = plot_results(tiny_results, tmp_path / "bench.png")
@@ -159,3 +199,20 @@ def test_notebook_time_ends_at_the_last_cell_reply():
     assert stamp.isoformat() == "2026-11-29T07:00:09.250000+00:00"
     with pytest.raises(ValueError, match="no executed code cell"):
         last_reply_time(nbformat.v4.new_notebook(cells=[new_code_cell("1")]))
+
+
+def test_a_solver_registered_at_run_time_is_swept_and_reported():
+    solvers.register_solver("euler_twice", lambda v, x, t, h: solvers.euler_step(v, x, t, h), 1)
+    try:
+        class FakeJudge:
+            def judge(self, model, check_modes=True, n_steps=1, method="euler", **options):
+                return quality.Verdict(w2=0.1, off_mode=0.0, nfe=n_steps, passed=n_steps >= 2)
+
+        metrics = nfe.nfe_to_quality(FakeJudge(), {"independent": None}, step_ladder=(1, 2, 4),
+                                     tolerance_ladder=(1e-2,), log=lambda *_: None)
+        assert metrics["nfe_to_quality_euler_twice_independent"] == 2
+        assert set(solvers.solver_names()) == {key.split("_independent")[0][len("nfe_to_quality_"):]
+                                               for key in metrics if key.endswith("_independent")}
+        assert "| euler_twice | 2 |" in report.nfe_lines(metrics)
+    finally:
+        del solvers.SOLVERS["euler_twice"]

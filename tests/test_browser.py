@@ -285,7 +285,8 @@ def kernel_idle(page, settle: float = 1.0) -> None:
 def problems_on_page(page) -> list[str]:
     """Every sign of failure visible on the page: tracebacks, error outputs, widget reprs."""
     problems = [f"error output in a cell: {text}" for text in page.evaluate(MODEL_ERRORS_JS)]
-    problems += [f"kernel error outside a cell: {text[:300]}" for text in page.evaluate("() => window.__kernelErrors || []")]
+    problems += [f"kernel error outside a cell: {text[:300]}"
+                 for text in page.evaluate("() => window.__kernelErrors || []")]
     stderr = page.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')
     for text in stderr.all_inner_texts():
         if "Traceback" in text or re.search(r"^\w*(Error|Exception)\b", text, re.M) or "Could not draw" in text:

@@ -16,7 +16,7 @@ import torch
 from gen_models_utilities import exercise_checks as checks
 from gen_models_utilities import paths, solvers
 from gen_models_utilities.couplings import minibatch_ot_coupling
-from gen_models_utilities.student_copies import student_path
+from tools.student_copies import student_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "notebooks" / "exercises" / "17_flow_matching_exercises.ipynb"
@@ -51,7 +51,7 @@ def onehot_model():
     from gen_models_utilities.checkpoints import load_pretrained
 
     try:
-        return load_pretrained("onehot_gaussian")[0]
+        return load_pretrained("onehot", "gaussian")[0]
     except FileNotFoundError:
         from gen_models_utilities import ConditionalVelocityField, create_ring_gaussians, train
 

@@ -351,53 +351,59 @@ def test_random_batches(points, batch_size, conditions, device):
     assert x.shape == (batch_size, 2) and finite(x) and (c is None or (len(c) == batch_size and finite(c)))
 
 
-# ----------------------------------------------------------------------------- models and paths
+# ------------------------------------------------------------------------------------------ paths
+# model.forward is teaching code without checks: bad input to a model is refused by the public
+# functions that take one (solve_ode, generate, train), fuzzed below.
 
 times = st.one_of(reals, arrays(shapes=st.one_of(st.tuples(st.integers(0, 4), st.just(1)),
                                                  st.lists(st.integers(0, 4), max_size=2)),
-                                containers=("torch", "meta", "numpy"), magnitude=1))
+                                containers=("torch", "torch", "numpy"), magnitude=1))
 
 
-@FUZZ
-@given(kind=st.sampled_from(sorted(MODELS)), x=points_arrays(containers=("torch", "torch", "meta", "numpy")),
-       t=times, condition=st.one_of(st.none(), arrays(shapes=st.lists(st.integers(0, 4), max_size=2),
-                                                      containers=("torch", "meta", "list"), magnitude=3)))
-def test_model_forward(kind, x, t, condition):
-    model = MODELS[kind]
-    t_value = t.value if isinstance(t, Drawn) else t
-    c_value = None if condition is None else condition.value
-    with torch.no_grad():
-        try:
-            v = attempt(f"{type(model).__name__}.forward", ["x", "t", "condition"], model, x.value, t_value,
-                        c_value)
-        except Refused:
-            return
-    assert x.container == "torch" and x.dtype not in ("bool", "complex64")
-    assert v.shape == (x.shape[0], 2) and v.dtype == torch.float32
-    t_finite = (t.special is None if isinstance(t, Drawn) else is_real(t, -1e3, 1e3))
-    if x.special is None and t_finite and (condition is None or condition.special is None):
-        assert finite(v), "NaN or inf velocity from finite input"
+def time_ok(t, n_rows: int) -> bool:
+    """A finite real number, or a real tensor of shape (), (1, 1) or (n_rows, 1) (any values)."""
+    if not isinstance(t, Drawn):
+        return is_real(t)
+    return (t.container == "torch" and t.dtype not in ("bool", "complex64")
+            and t.shape in ((), (1, 1), (n_rows, 1)))
 
 
-@FUZZ
-@given(x0=points_arrays(containers=("torch", "torch", "meta", "numpy")),
-       x1=points_arrays(containers=("torch", "torch", "meta", "numpy")), t=times)
-def test_interpolate_and_flow_matching_loss(x0, x1, t):
+@settings(FUZZ, max_examples=60)
+@given(x0=points_arrays(containers=("torch", "torch", "torch", "numpy")), data=st.data())
+def test_interpolate_and_conditional_velocity(x0, data):
+    rows = x0.shape[0] if x0.shape else 1
+    x1 = data.draw(mostly(arrays(shapes=st.just(x0.shape), dtypes=("float32", "int64"), containers=("torch",)),
+                          points_arrays(containers=("torch", "numpy"))), label="x1")
+    t = data.draw(st.one_of(arrays(shapes=st.sampled_from([(), (1, 1), (rows, 1)]), dtypes=("float32",),
+                                   containers=("torch",)), times), label="t")
+    pair_ok = (x0.container == x1.container == "torch" and x0.shape == x1.shape and len(x0.shape) == 2
+               and not {x0.dtype, x1.dtype} & {"bool", "complex64"})
     t_value = t.value if isinstance(t, Drawn) else t
     try:
-        x_t = attempt("interpolate", ["x0", "x1", "t"], gmu.interpolate, x0.value, x1.value, t_value)
-    except Refused:
-        pass
-    else:
-        assert isinstance(x_t, torch.Tensor) and x_t.shape == x0.value.shape
-        if x0.special is None and x1.special is None and x_t.is_floating_point():
-            assert finite(x_t)
-    try:
-        loss = attempt("flow_matching_loss", ["x0", "x1", "t", "x"], gmu.flow_matching_loss, MODELS["fm"],
-                       x0.value, x1.value, t_value)
+        u = attempt("conditional_velocity", ["x0", "x1"], gmu.conditional_velocity, x0.value, x1.value,
+                    bad=not pair_ok)
+        assert u.shape == x0.value.shape
+        x_t = attempt("interpolate", ["x0", "x1", "t"], gmu.interpolate, x0.value, x1.value, t_value,
+                      bad=not time_ok(t, x0.shape[0]))
     except Refused:
         return
-    if x0.special is None and x1.special is None and x0.shape[0] > 0:
+    assert x_t.shape == x0.value.shape
+    if x0.special is None and x1.special is None and ((t.special is None) if isinstance(t, Drawn)
+                                                      else is_real(t, -1e3, 1e3)):
+        assert finite(x_t)
+
+
+@FUZZ
+@given(t=times)
+def test_flow_matching_loss(t):
+    assume(not (isinstance(t, Drawn) and t.dtype == "float64"))   # a float32 model refuses float64 x_t in torch
+    t_value = t.value if isinstance(t, Drawn) else t
+    try:
+        loss = attempt("flow_matching_loss", ["t"], gmu.flow_matching_loss, MODELS["fm"], GOOD.flip(0), GOOD,
+                       t_value, bad=not time_ok(t, len(GOOD)))
+    except Refused:
+        return
+    if (t.special is None) if isinstance(t, Drawn) else is_real(t, -1e3, 1e3):
         assert finite(loss) and loss >= 0
 
 

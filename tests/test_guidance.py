@@ -1,10 +1,9 @@
-"""Classifier-free guidance (gen_models_utilities.guidance) and its slider."""
+"""Classifier-free guidance (gen_models_utilities.guidance); its explorer is tested in test_widgets."""
 import pytest
 import torch
 
 from gen_models_utilities import ConditionalVelocityField, VelocityField, create_ring_gaussians
-from gen_models_utilities.guidance import (GuidedVelocity, class_code, draw_guided_samples, guidance_widget,
-                                           requested_mode_fraction, sample_guided)
+from gen_models_utilities.guidance import GuidedVelocity, class_code, requested_mode_fraction, sample_guided
 
 
 @pytest.fixture(autouse=True)
@@ -64,25 +63,6 @@ def test_guidance_sharpens_a_trained_model():
     assert hits[0.0] < 0.3 < hits[1.0]
 
 
-def test_widget_redraws_in_place(onehot_model):
-    import matplotlib.pyplot as plt
-
-    panel, redraw = guidance_widget(onehot_model, label=1, n_samples=40, n_steps=3)
-    slider, output = panel.children
-    assert slider.continuous_update is False
-    text = redraw(3.0)
-    assert text.startswith("w = 3.0") and redraw.n_redraws == 2      # the first draw, then this one
-    slider.value = 5.0                         # what the user does: the callback redraws in place
-    assert redraw.n_redraws == 3 and redraw.last_text.startswith("w = 5.0")
-    assert output is panel.children[1]
-    assert plt.get_fignums() == []             # every figure was closed
-
-
-def test_draw_returns_figure_and_text(onehot_model):
-    fig, text = draw_guided_samples(onehot_model, 0.0, label=0, n_samples=20, n_steps=2)
-    assert fig.axes and "mode 0" in text
-
-
 def test_bad_arguments_are_refused(onehot_model):
     with pytest.raises(TypeError, match="one-hot"):
         GuidedVelocity(VelocityField(), class_code(0, 8), 1.0)
@@ -90,5 +70,3 @@ def test_bad_arguments_are_refused(onehot_model):
         GuidedVelocity(onehot_model, class_code(0, 8), -1.0)
     with pytest.raises(ValueError, match="label"):
         class_code(8, 8)
-    with pytest.raises(ValueError, match="guidance_scale"):
-        draw_guided_samples(onehot_model, 20.0)

@@ -127,8 +127,8 @@ def test_train_recipe_leaves_global_state_and_repeats(monkeypatch):
 
     monkeypatch.setattr(recipes, "measure_quality", lambda model, base: {})   # quality is tested elsewhere
     before = global_states()
-    model_a, meta_a = train_recipe("fm_gaussian", n_steps=8)
-    model_b, _ = train_recipe("fm_gaussian", n_steps=8)
+    model_a, meta_a = train_recipe("fm", "gaussian", n_steps=8)
+    model_b, _ = train_recipe("fm", "gaussian", n_steps=8)
     assert_same_states(before, global_states())
     for key, value in model_a.state_dict().items():
         assert torch.equal(value, model_b.state_dict()[key]), key

@@ -1,7 +1,7 @@
 """The chapter's widgets under a heavy hand, without a browser.
 
-Every explorer the chapter notebook builds (the ``*_explorer`` builders of
-gen_models_utilities.widgets) is driven through its controls, as the front end would drive
+Every explorer of the suite (the ``*_explorer`` builders of gen_models_utilities.widgets,
+the chapter's, 17a's and 17b's) is driven through its controls, as the front end would drive
 it: ``control.value = ...`` fires the same callback a slider drag or a dropdown choice
 fires in JupyterLab. Checked: no exception escapes, no valid value is refused, the number
 of open matplotlib figures stays flat, the process memory (RSS) grows by less than 50 MB,
@@ -26,19 +26,27 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from gen_models_utilities import (BASE_NAMES, ConditionalVelocityField, ConditionalVelocityFieldRadius,
-                                  VelocityField)
+from gen_models_utilities import ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField
 from gen_models_utilities import widgets
+from gen_models_utilities.base_distributions import BASES
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTER = ROOT / "notebooks" / "17_flow_matching.ipynb"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 N_CHANGES = int(os.environ.get("GEN_MODELS_STRESS_N", "500"))
 WARM_UP = 25                  # changes before the memory baseline: first-use caches fill here
 MAX_RSS_GROWTH_MB = 50
 N_STRESS_SAMPLES = 64         # points per redraw in the volume test (same code path, less arithmetic)
-# Which model family each explorer draws from.
-EXPLORER_KINDS = {"sample_explorer": "fm", "field_explorer": "fm", "mode_explorer": "onehot",
-                  "radius_explorer": "radius"}
+# What each explorer draws from, given {kind: {base: model}}: the models of one kind by base,
+# 17a's models by coupling, or 17b's one guided one-hot model.
+EXPLORER_MODELS = {
+    "sample_explorer": lambda by_kind: by_kind["fm"],
+    "field_explorer": lambda by_kind: by_kind["fm"],
+    "mode_explorer": lambda by_kind: by_kind["onehot"],
+    "radius_explorer": lambda by_kind: by_kind["radius"],
+    "few_step_explorer": lambda by_kind: {"independent": by_kind["fm"]["gaussian"],
+                                          "one-hot": by_kind["onehot"]["gaussian"]},
+    "guidance_explorer": lambda by_kind: by_kind["onehot"]["gaussian"],
+}
 MODEL_CLASSES = {"fm": VelocityField, "onehot": ConditionalVelocityField, "radius": ConditionalVelocityFieldRadius}
 
 
@@ -65,12 +73,11 @@ def chapter_models(kind: str) -> dict:
     models stand in when the checkpoints have not been built.
     """
     models = {}
-    for base in BASE_NAMES:
+    for base in BASES:
         try:
             from gen_models_utilities.checkpoints import load_pretrained
-            from gen_models_utilities.recipes import pretrained_name
 
-            models[base] = load_pretrained(pretrained_name(kind, base))[0]
+            models[base] = load_pretrained(kind, base)[0]
         except (FileNotFoundError, ValueError, ImportError):
             torch.manual_seed(len(models))
             models[base] = MODEL_CLASSES[kind]().eval()
@@ -84,11 +91,13 @@ def models_by_kind():
 
 
 def build(name: str, models_by_kind: dict, **options):
-    """Build explorer ``name`` over the models of its kind (``n_samples`` only where accepted)."""
+    """Build explorer ``name`` over its models (``n_samples`` only where accepted)."""
     builder = getattr(widgets, name)
     accepted = inspect.signature(builder).parameters
+    if "draw_options" in accepted:                 # guidance_explorer passes these to its draw function
+        accepted = {**accepted, **inspect.signature(widgets.draw_guidance).parameters}
     options = {key: value for key, value in options.items() if key in accepted}
-    return builder(models_by_kind[EXPLORER_KINDS[name]], **options)
+    return builder(EXPLORER_MODELS[name](models_by_kind), **options)
 
 
 def random_valid_value(control, rng: random.Random):
@@ -122,22 +131,22 @@ def shown_png(explorer):
                  if output["output_type"] == "display_data"), None)
 
 
-def test_every_chapter_explorer_is_covered():
-    """The stress tests know how to build every explorer the module offers and the chapter uses."""
+def test_every_explorer_is_covered():
+    """The stress tests know how to build every explorer the module offers, and no notebook wires one itself."""
     builders = explorer_builders()
     assert builders, "gen_models_utilities.widgets has no *_explorer builders"
-    unknown = sorted(set(builders) - set(EXPLORER_KINDS))
-    assert not unknown, f"add {unknown} to EXPLORER_KINDS so the stress test drives them"
-    if CHAPTER.is_file():
-        source = "\n".join("".join(cell["source"]) for cell in json.loads(CHAPTER.read_text())["cells"]
+    unknown = sorted(set(builders) - set(EXPLORER_MODELS))
+    assert not unknown, f"add {unknown} to EXPLORER_MODELS so the stress test drives them"
+    for notebook in NOTEBOOKS:
+        source = "\n".join("".join(cell["source"]) for cell in json.loads(notebook.read_text())["cells"]
                            if cell["cell_type"] == "code")
-        for marker in ("interact(", "interactive(", ".observe("):
-            assert marker not in source, (f"the chapter wires a widget itself ({marker!r}); "
+        for marker in ("interact(", "interactive(", ".observe(", "widgets.Output("):
+            assert marker not in source, (f"{notebook.name} wires a widget itself ({marker!r}); "
                                           "build it in widgets.py so this test can drive it")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(EXPLORER_KINDS))
+@pytest.mark.parametrize("name", sorted(EXPLORER_MODELS))
 def test_explorer_survives_random_use(name, models_by_kind, capsys):
     """N_CHANGES random valid changes: no exception, no refusal, flat figures, bounded memory."""
     if name not in explorer_builders():
@@ -195,8 +204,9 @@ def test_sample_redraw_latency(models_by_kind, capsys):
         cpu_times.append(time.process_time() - cpu_start)
         assert explorer.last_error is None, explorer.last_error
     with capsys.disabled():
-        print(f"\nsample redraw at 100 steps ({explorer.values()}): median {1000 * statistics.median(durations):.0f} ms "
-              f"wall, {1000 * statistics.median(cpu_times):.0f} ms CPU, over {len(durations)} uncached redraws "
+        print(f"\nsample redraw at 100 steps ({explorer.values()}): "
+              f"median {1000 * statistics.median(durations):.0f} ms wall, "
+              f"{1000 * statistics.median(cpu_times):.0f} ms CPU, over {len(durations)} uncached redraws "
               f"with {torch.get_num_threads()} torch thread(s) (aim < 150 ms; not asserted)")
     assert shown_png(explorer) is not None
 
@@ -214,7 +224,7 @@ def bad_values(control, direct: bool = False) -> list:
     return values
 
 
-@pytest.mark.parametrize("name", sorted(EXPLORER_KINDS))
+@pytest.mark.parametrize("name", sorted(EXPLORER_MODELS))
 def test_out_of_range_values_give_a_message(name, models_by_kind):
     """Out-of-range or ill-typed values are clamped or refused with a message in the Output area."""
     if name not in explorer_builders():

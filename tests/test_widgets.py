@@ -1,4 +1,4 @@
-"""The widget layer: plain draw functions, and explorers whose callbacks redraw one Output area.
+"""Every explorer of the suite: plain draw functions, and explorers whose callbacks redraw one Output area.
 
 The models are tiny and trained for a few steps: these tests check the plumbing (a redraw
 changes the image, figures are closed, bad values give a message), not sample quality.
@@ -192,13 +192,57 @@ def test_wrong_type_is_refused_with_a_message_not_a_traceback(fm_models):
     assert explorer.controls["steps"].value == 5
 
 
-def test_a_draw_error_shows_as_a_message(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100, floor=0.5)
-    explorer._arguments = lambda values: dict(models=fm_models, base="gaussian", n_steps=0, method="euler")
-    explorer._cache.clear()
-    explorer.redraw()
-    assert explorer.last_error.startswith("Refused: n_steps")
-    assert "Refused: n_steps" in _shown(explorer)[1]
+def test_a_refused_value_shows_as_a_message_and_keeps_the_picture():
+    import ipywidgets
+
+    def draw(n, scale):
+        if n > 3:
+            raise ValueError(f"n must be at most 3, got {n}")
+        fig = plt.figure()
+        fig.suptitle(str(n * scale))
+        return fig, f"n = {n}"
+
+    explorer = widgets.Explorer(draw, {"n": ipywidgets.IntSlider(min=0, max=9, description="count")}, n=1, scale=2)
+    assert list(explorer.controls) == ["count"] and explorer.last_text == "n = 1"
+    picture = explorer.last_png
+    explorer.controls["count"].value = 5
+    assert explorer.last_error == "Refused: n must be at most 3, got 5"
+    png, text = _shown(explorer)
+    assert "Refused: n must be at most 3" in text and "n = 1" not in text and png == picture
+    explorer.set(count=2)
+    assert explorer.last_error is None and _shown(explorer)[1] == "n = 2\n" and explorer.last_png != picture
+    assert explorer.n_redraws == 3 and plt.get_fignums() == []
+
+
+@pytest.mark.parametrize("builder, kwargs, match", [
+    ("sample_explorer", dict(n_steps=1000), "n_steps must be between 1 and 500, got 1000"),
+    ("sample_explorer", dict(n_steps=2.5), "n_steps must be between"),
+    ("sample_explorer", dict(method="rk5"), r"method must be one of \['euler', 'midpoint', 'heun', 'rk4'\]"),
+    ("sample_explorer", dict(base="ethz_logo"), r"base must be one of \['gaussian', 'uniform'\]"),
+    ("field_explorer", dict(t=float("nan")), "t must be between 0.0 and 1.0"),
+])
+def test_builders_refuse_bad_starting_values(fm_models, builder, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        getattr(widgets, builder)(fm_models, **kwargs)
+
+
+def test_choices_come_from_the_registries_at_call_time(fm_models, monkeypatch):
+    from gen_models_utilities import base_distributions, solvers
+
+    explorer = widgets.sample_explorer(fm_models["gaussian"], n_steps=2, n_samples=50, floor=0.5)
+    assert list(explorer.controls["base"].options) == list(base_distributions.BASES)
+    assert list(explorer.controls["solver"].options) == list(solvers.SOLVERS)
+    def three_thirds(velocity, x, t, h):      # three Euler steps of h / 3: 3 evaluations a step
+        for i in range(3):
+            x = solvers.euler_step(velocity, x, t + i * h / 3, h / 3)
+        return x
+
+    monkeypatch.setitem(solvers.SOLVERS, "euler2", solvers.FixedStepSolver("euler2", three_thirds, 3))
+    assert "euler2" in widgets.sample_explorer(fm_models, n_steps=2, n_samples=50).controls["solver"].options
+    few = widgets.few_step_explorer({"independent": fm_models["gaussian"]}, nfe=7, n_samples=50, floor=0.5)
+    assert list(few.controls["solver"].options) == list(solvers.solver_names())
+    few.set(solver="euler2")                  # 7 evaluations at 3 a step: 2 steps
+    assert few.last_text.startswith("independent: euler2, 2 steps = 6 NFE")
 
 
 def test_repeated_redraws_close_their_figures(fm_models):
@@ -248,28 +292,109 @@ def test_explorer_displays_as_its_widget(fm_models):
 
 # ---------------------------------------------------------------- shipped checkpoints, lazily
 
-def test_pretrained_models_lists_every_base_without_loading(monkeypatch, tmp_path):
-    from gen_models_utilities import checkpoints
-
-    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)      # nothing built here
-    models = widgets.PretrainedModels("fm")
-    assert list(models) == ["gaussian", "uniform", "ethz_logo"] and len(models) == 3
-    with pytest.raises(FileNotFoundError, match="fm_uniform"):
-        models["uniform"]
-    with pytest.raises(KeyError):
-        models["moon"]
-    with pytest.raises(ValueError, match="kind"):
-        widgets.PretrainedModels("gan")
-
-
-def test_missing_checkpoint_shows_a_message(monkeypatch, tmp_path, fm_models):
+def test_pretrained_models_offer_the_bases_with_a_checkpoint(monkeypatch, tmp_path, fm_models):
     from gen_models_utilities import checkpoints
 
     checkpoints.save_checkpoint(fm_models["gaussian"], tmp_path / "fm_gaussian.pt")
-    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)      # only the Gaussian one
-    explorer = widgets.field_explorer(widgets.PretrainedModels("fm"), t=0.5)
-    assert explorer.last_error is None and explorer.last_png is not None
+    checkpoints.save_checkpoint(fm_models["uniform"], tmp_path / "fm_uniform.pt")
+    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)      # no logo checkpoint here
+    models = checkpoints.PretrainedModels("fm")
+    explorer = widgets.field_explorer(models, t=0.5)
+    assert list(explorer.controls["base"].options) == ["gaussian", "uniform"]
+    assert list(models._loaded) == ["gaussian"]                       # the other loads when chosen
     explorer.controls["base"].value = "uniform"
+    assert explorer.last_error is None and list(models._loaded) == ["gaussian", "uniform"]
+    with pytest.raises(ValueError, match="base must be one of"):
+        widgets.field_explorer(models, base="ethz_logo")
+
+
+# ---------------------------------------------------------------- 17a: few steps, couplings
+
+@pytest.fixture(scope="module")
+def coupling_models():
+    torch.manual_seed(0)
+    return {"independent": VelocityField(hidden_dim=16),
+            "one-hot": ConditionalVelocityField(n_classes=8, hidden_dim=16)}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return torch.randn(200, 2) * 3
+
+
+@pytest.mark.parametrize("method, nfe, expected", [
+    ("euler", 3, "3 steps = 3 NFE"), ("heun", 1, "1 step = 2 NFE"), ("heun", 5, "2 steps = 4 NFE"),
+    ("midpoint", 4, "2 steps = 4 NFE"), ("rk4", 2, "1 step = 4 NFE"), ("rk4", 9, "2 steps = 8 NFE")])
+def test_few_step_draw_reports_the_evaluations_actually_used(coupling_models, reference, method, nfe, expected):
+    fig, text = widgets.draw_few_step(coupling_models, "independent", method, nfe, n_samples=60, n_paths=5,
+                                      data=reference, floor=0.5)
+    assert isinstance(fig, plt.Figure) and len(fig.axes) == 2
+    assert f"{method}, {expected}" in text and "straightness" in text and "W2" in text
+    # the right panel holds the accurate paths plus one line per drawn particle
+    assert len(fig.axes[1].lines) == 2 * 5
+    plt.close(fig)
+
+
+def test_few_step_draw_colours_one_hot_samples_by_class(coupling_models, reference):
+    fig, _ = widgets.draw_few_step(coupling_models, "one-hot", "heun", 2, n_samples=80, n_paths=8,
+                                   data=reference, floor=0.5)
+    colours = {line.get_color() for line in fig.axes[1].lines[8:]}
+    assert len(colours) == 8
+    plt.close(fig)
+
+
+def test_few_step_draw_refuses_bad_arguments(coupling_models, reference):
+    with pytest.raises(ValueError, match="coupling"):
+        widgets.draw_few_step(coupling_models, "sinkhorn", data=reference, floor=0.5)
+    with pytest.raises(ValueError, match="method"):
+        widgets.draw_few_step(coupling_models, "independent", "leapfrog", data=reference, floor=0.5)
+    with pytest.raises(ValueError, match="nfe"):
+        widgets.draw_few_step(coupling_models, "independent", "euler", 0, data=reference, floor=0.5)
+    with pytest.raises(TypeError, match="models"):
+        widgets.draw_few_step(VelocityField(hidden_dim=8), "independent")
+    with pytest.raises(TypeError, match="one-hot"):
+        widgets.draw_few_step({"radius": ConditionalVelocityFieldRadius(hidden_dim=8)}, "radius",
+                              data=reference, floor=0.5)
+    assert plt.get_fignums() == []
+
+
+def test_few_step_explorer_redraws_one_output_in_place(coupling_models, reference):
+    explorer = widgets.few_step_explorer(coupling_models, method="euler", nfe=1, n_samples=60, data=reference,
+                                         floor=0.5)
+    assert list(explorer.controls) == ["coupling", "solver", "NFE"]
+    assert explorer.controls["NFE"].continuous_update is False
+    assert "= 1 NFE" in explorer.last_text and len(explorer.output.outputs) == 2
+    before = explorer.n_redraws
+    explorer.set(solver="rk4", NFE=8)
+    explorer.controls["coupling"].value = "one-hot"           # as a user would
+    assert explorer.n_redraws == before + 3
+    assert explorer.last_text.startswith("one-hot: rk4, 2 steps = 8 NFE")
+    assert len(explorer.output.outputs) == 2 and explorer.last_error is None
+    assert plt.get_fignums() == []                             # every figure was closed
+    with pytest.raises(TypeError, match="models must be a non-empty dict"):
+        widgets.few_step_explorer({})
+
+
+# ---------------------------------------------------------------- 17b: classifier-free guidance
+
+def test_draw_guidance_returns_figure_and_hit_share(onehot_model):
+    fig, text = widgets.draw_guidance(onehot_model, 0.0, label=0, n_samples=20, n_steps=2)
+    assert fig.axes and text.startswith("w = 0.0:") and "mode 0" in text
+    plt.close(fig)
+    with pytest.raises(ValueError, match="guidance_scale"):
+        widgets.draw_guidance(onehot_model, -1.0)
+    with pytest.raises(ValueError, match="label"):
+        widgets.draw_guidance(onehot_model, 1.0, label=8)
+
+
+def test_guidance_explorer_redraws_in_place(onehot_model):
+    explorer = widgets.guidance_explorer(onehot_model, label=1, n_samples=40, n_steps=3)
+    slider = explorer.controls["w"]
+    assert slider.continuous_update is False and (slider.min, slider.max) == widgets.GUIDANCE_LIMITS
+    assert explorer.last_text.startswith("w = 1.0")
+    first = _shown(explorer)[0]
+    slider.value = 5.0                         # what the user does: the callback redraws in place
     png, text = _shown(explorer)
-    assert "fm_uniform" in text and "make checkpoints" in text and "Traceback" not in text
-    assert png == explorer.last_png
+    assert explorer.n_redraws == 2 and text.startswith("w = 5.0") and png != first
+    assert "outside the allowed range" in explorer.set(w=20.0) and slider.value == 8.0
+    assert plt.get_fignums() == []             # every figure was closed

@@ -40,8 +40,8 @@ print(f"device: {device}")
 # one chosen mode, given as a one-hot code. We keep everything on the CPU, where the checks run.
 
 # %%
-fm_model, fm_info = load_pretrained("fm_gaussian")               # v(x, t)
-onehot_model, onehot_info = load_pretrained("onehot_gaussian")   # v(x, t, one-hot mode)
+fm_model, fm_info = load_pretrained("fm", "gaussian")               # v(x, t)
+onehot_model, onehot_info = load_pretrained("onehot", "gaussian")   # v(x, t, one-hot mode)
 data, labels = create_ring_gaussians(2000, seed=0)
 print(f"fm_gaussian: {fm_info['steps']} training steps, onehot_gaussian: {onehot_info['steps']} training steps")
 

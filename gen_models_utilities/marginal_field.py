@@ -1,0 +1,92 @@
+"""The exact marginal velocity field for the Gaussian base and the ring of Gaussians.
+
+With x0 ~ N(0, I), x1 from mode k ~ N(mu_k, s^2 I) and x_t = (1 - t) x0 + t x1, the pair
+(x_t, u = x1 - x0) is Gaussian given k:
+    x_t | k ~ N(t mu_k, var_t I),  var_t = (1 - t)^2 + t^2 s^2,
+    Cov(u, x_t | k) = c_t I,       c_t = t s^2 - (1 - t).
+So E[u | x_t = x, k] = mu_k + (c_t / var_t)(x - t mu_k), and the marginal field the network
+learns is its average over the modes, weighted by how likely each mode is to have produced x:
+    u_t(x) = sum_k w_k(x) E[u | x, k],   w_k(x) proportional to N(x; t mu_k, var_t I).
+At t = 0 every w_k is equal and u_0(x) = -x; at t = 1, u_1(x) = x.
+
+The loss floor is what even this exact field leaves: the spread of u given x_t.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._checks import as_points, check_real
+from .data import RING_MODES, RING_RADIUS, RING_STD, ring_mode_centers
+
+
+class RingMarginalField:
+    """The exact u_t(x) for the Gaussian base and a ring of ``n_modes`` Gaussians (std ``std``).
+
+    Call as ``field(x, t)`` like a velocity model (x: (B, 2), t: float or (B, 1)), so
+    ``solve_ode(field, x0)`` gives exact trajectories.
+    """
+
+    def __init__(self, n_modes: int = RING_MODES, radius: float = RING_RADIUS, std: float = RING_STD):
+        self.centers = torch.from_numpy(ring_mode_centers(n_modes, radius)).double()    # (K, 2)
+        self.std = check_real("std", std, low=0.0, low_open=True)
+
+    def moments(self, t: torch.Tensor):
+        """var_t and c_t of the module docstring, for t: (B, 1) float64."""
+        return (1 - t) ** 2 + t ** 2 * self.std ** 2, t * self.std ** 2 - (1 - t)
+
+    def mode_weights(self, x: torch.Tensor, t) -> torch.Tensor:
+        """w_k(x): the probability that x_t = x came from mode k. (B, 2) -> (B, K)."""
+        x, t = _as_float64(x, t)
+        var, _ = self.moments(t)
+        squared = ((x[:, None, :] - t[:, :, None] * self.centers[None]) ** 2).sum(dim=2)     # (B, K)
+        return torch.softmax(-squared / (2 * var), dim=1)
+
+    def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
+        """u_t(x) = E[x1 - x0 | x_t = x]: (B, 2) -> (B, 2), in x's dtype."""
+        x64, t64 = _as_float64(x, t)
+        var, c = self.moments(t64)
+        per_mode = self.centers[None] + (c / var)[:, :, None] * (x64[:, None, :] - t64[:, :, None] * self.centers[None])
+        velocity = (self.mode_weights(x64, t64)[:, :, None] * per_mode).sum(dim=1)
+        return velocity.to(x.device, x.dtype) if isinstance(x, torch.Tensor) else velocity.float()
+
+    def loss_floor(self, t: float, n_grid: int = 151, limit: float = 6.0) -> float:
+        """The smallest flow matching loss at time t: E ||u - u_t(x_t)||^2 / 2, the mean over the
+        two coordinates that ``mse_loss`` takes. Integrated over x_t on a grid (exact to ~1e-4).
+
+        It has two parts: the spread of u within a mode, 1 + s^2 - c_t^2 / var_t per coordinate,
+        and the spread of the modes' own means E[u | x, k] around their average u_t(x).
+        """
+        t = check_real("t", t, low=0.0, high=1.0)
+        axis = torch.linspace(-limit, limit, n_grid, dtype=torch.float64)
+        grid = torch.cartesian_prod(axis, axis)                                        # (G, 2)
+        tt = torch.full((grid.shape[0], 1), t, dtype=torch.float64)
+        var, c = self.moments(tt)
+        squared = ((grid[:, None, :] - t * self.centers[None]) ** 2).sum(dim=2)        # (G, K)
+        density = torch.exp(-squared / (2 * var)).mean(dim=1) / (2 * np.pi * var[:, 0])  # p_t on the grid
+        per_mode = self.centers[None] + (c / var)[:, :, None] * (grid[:, None, :] - t * self.centers[None])
+        weights = self.mode_weights(grid, tt)
+        mean = (weights[:, :, None] * per_mode).sum(dim=1, keepdim=True)
+        between = (weights * ((per_mode - mean) ** 2).sum(dim=2)).sum(dim=1)           # (G,)
+        cell = float(axis[1] - axis[0]) ** 2
+        within = 2 * (1 + self.std ** 2 - c[0, 0] ** 2 / var[0, 0])
+        return float(within + (density * between).sum() * cell) / 2
+
+    def average_loss_floor(self, time_sampling: str = "uniform", n_times: int = 24) -> float:
+        """The loss floor averaged over t as training draws it ('uniform' or 'logit_normal'),
+        by Gauss-Legendre quadrature on [0, 1]."""
+        nodes, weights = np.polynomial.legendre.leggauss(n_times)
+        times, weights = (nodes + 1) / 2, weights / 2
+        if time_sampling == "logit_normal":      # density of sigmoid(z), z ~ N(0, 1)
+            logit = np.log(times / (1 - times))
+            weights = weights * np.exp(-logit ** 2 / 2) / (np.sqrt(2 * np.pi) * times * (1 - times))
+        elif time_sampling != "uniform":
+            raise ValueError(f"time_sampling must be one of ['uniform', 'logit_normal'], got {time_sampling!r}")
+        return float(sum(w * self.loss_floor(float(t)) for t, w in zip(times, weights)))
+
+
+def _as_float64(x, t) -> tuple[torch.Tensor, torch.Tensor]:
+    """x as float64 (B, 2) and t as float64 (B, 1), from a float, (B,) or (B, 1) time."""
+    x = as_points("x", x).double() if not isinstance(x, torch.Tensor) else x.detach().cpu().double()
+    t = torch.as_tensor(t).detach().cpu().double().reshape(-1, 1)
+    return x, t.expand(x.shape[0], 1) if t.shape[0] == 1 else t
