@@ -51,6 +51,7 @@ NOTEBOOK_SOURCES := $(NOTEBOOKS:.ipynb=.py)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test: setup browser-deps
+	$(BIN)/python -m ruff check gen_models_utilities tools benchmarks tests $(NOTEBOOK_SOURCES)
 	$(BIN)/python -m tools.student_copies --check
 	$(BIN)/python -m pytest tests $(NOTEBOOKS) $(NBVAL)
 

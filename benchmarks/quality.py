@@ -3,8 +3,9 @@
 A model on the ring of 8 Gaussians, sampled from a Gaussian base, *meets the target* when
     * at most 2.5% of its samples lie more than 3 std from every mode, and
     * its W2 to fresh data is at most 1.5x the data-to-data floor at the same sample size.
-The judge holds one fixed base draw and one fixed reference set, so that two evaluations
-differ only through the model and the solver.
+The judge holds one fixed base draw and the package's fixed reference set
+(``metrics.reference_data``), and the floor is the package's ``metrics.w2_floor`` at that size,
+so that two evaluations differ only through the model and the solver.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from gen_models_utilities import create_ring_gaussians, off_mode_fraction, sample_base, solve_ode, wasserstein2
+from gen_models_utilities import (off_mode_fraction, reference_data, sample_base, solve_ode, w2_floor,
+                                  wasserstein2)
 
 N_DIRECTIONS = 64
 
@@ -49,23 +51,18 @@ class QualityJudge:
 
     Args:
         n_samples: samples per evaluation and size of the reference set (the brief: 4000).
-        seed: seeds the reference set, the floor's second set and the base draw.
+        seed: seeds the base draw.
     """
 
     def __init__(self, n_samples: int = 4000, seed: int = 2026):
         self.n_samples = n_samples
-        self.reference = torch.from_numpy(create_ring_gaussians(n_samples, seed=seed)[0])
+        self.reference = torch.from_numpy(reference_data(n_samples))
         self.x0 = sample_base("gaussian", n_samples, seed=seed + 1)
-        self._floor: float | None = None
-        self._seed = seed
 
     @property
     def floor(self) -> float:
-        """W2 between the reference and a second, independent data set of the same size."""
-        if self._floor is None:
-            other = create_ring_gaussians(self.n_samples, seed=self._seed + 2)[0]
-            self._floor = wasserstein2(self.reference, other)
-        return self._floor
+        """What real data of the same size scores against the reference (``metrics.w2_floor``'s mean)."""
+        return w2_floor(self.n_samples, self.n_samples)[0]
 
     @property
     def w2_target(self) -> float:

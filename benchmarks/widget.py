@@ -22,14 +22,11 @@ def widget_callback_ms(model, n_steps: int = 100, repeats: int = 7) -> float | N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gen_models_utilities import w2_floor
-
     data = background_data()[0]
-    floor = w2_floor(len(data))
     times = []
     for seed in range(repeats + 1):                 # the first draw warms up matplotlib
         start = now()
-        fig, _ = draw_samples(model, n_steps=n_steps, seed=seed, data=data, floor=floor)
+        fig, _ = draw_samples(model, n_steps=n_steps, seed=seed, data=data)
         figure_png(fig)
         plt.close(fig)
         times.append(1000 * (now() - start))

@@ -17,8 +17,8 @@ from .data import create_ring_gaussians, ring_mode_centers  # noqa: E402
 from .loaders import (RandomBatches, make_conditional_loader_onehot, make_conditional_loader_radius,  # noqa: E402
                       make_loader, one_hot)
 from .logo import load_eth_z_logo_data  # noqa: E402
-from .metrics import (format_quality, mmd, off_mode_fraction, path_straightness, ring_quality,  # noqa: E402
-                      samples_per_mode, w2_floor, wasserstein2)
+from .metrics import (Quality, mmd, off_mode_fraction, path_straightness, reference_data,  # noqa: E402
+                      ring_quality, samples_per_mode, w2_floor, wasserstein2)
 from .models import ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField  # noqa: E402
 from .paths import PathSample, conditional_velocity, flow_matching_loss, interpolate, sample_path  # noqa: E402
 from .plotting import (plot_conditional_samples_continuous, plot_conditional_samples_discrete,  # noqa: E402

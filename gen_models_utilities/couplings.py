@@ -61,7 +61,8 @@ def minibatch_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tens
     return x0[ot_permutation(x0, x1)]
 
 
-def class_conditional_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+def class_conditional_ot_coupling(x0: torch.Tensor, x1: torch.Tensor,
+                                  labels: torch.Tensor | None = None) -> torch.Tensor:
     """Exact OT computed separately inside each class, so no pair crosses a class.
 
     ``labels``: (B,) integer classes or (B, C) conditions of x1 (rows equal = same class).

@@ -37,7 +37,7 @@ def measure_quality(model, base: str, n_samples: int = 2000, seed: int = 1) -> d
     kind = getattr(model, "condition_kind", None)
     if kind is None:
         quality = ring_quality(generate(model, n_samples, base=base, n_steps=100, seed=seed).x)
-        return {"w2": round(quality["w2"], 4), "off_mode_fraction": round(quality["off_mode_fraction"], 4)}
+        return {"w2": round(quality.w2, 4), "off_mode_fraction": round(quality.off_mode_fraction, 4)}
     if kind == "onehot":
         hits = []
         for mode in range(model.condition_dim):

@@ -33,7 +33,7 @@ from ._checks import check_choice, check_positive_int, check_real
 from .base_distributions import BASES, sample_base
 from .data import create_ring_gaussians
 from .guidance import requested_mode_fraction, sample_guided
-from .metrics import distance_to_nearest_mode, format_quality, path_straightness, ring_quality, w2_floor
+from .metrics import distance_to_nearest_mode, path_straightness, ring_quality
 from .plotting import (LIMIT, class_color, new_axes, plot_conditional_samples_continuous,
                        plot_conditional_samples_discrete, plot_samples, plot_velocity_field, square_axes,
                        velocity_on_grid)
@@ -91,7 +91,7 @@ def _plural(n: int, word: str) -> str:
 # Plain draw functions: (Figure, text)
 
 def draw_samples(models, base: str = "gaussian", n_steps: int = 100, method: str = "euler",
-                 n_samples: int = 1000, seed: int = 0, data=None, floor: float | None = None):
+                 n_samples: int = 1000, seed: int = 0, data=None):
     """Generate samples from ``base`` with ``method`` in ``n_steps`` steps; plot them over the data.
 
     Args:
@@ -100,7 +100,6 @@ def draw_samples(models, base: str = "gaussian", n_steps: int = 100, method: str
         n_steps: solver steps, 1 to MAX_STEPS. method: a name of ``solvers.solver_names()``.
         n_samples, seed: how many samples, drawn from a fixed seed so a redraw is reproducible.
         data: (N, 2) reference points for the background and W2 (default: 1000 ring points).
-        floor: the data-to-data W2 to report alongside (default: ``w2_floor(len(data))``).
 
     Returns:
         (figure, text): the plot and one line with the solver cost and the quality figures.
@@ -108,12 +107,11 @@ def draw_samples(models, base: str = "gaussian", n_steps: int = 100, method: str
     n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_STEPS)
     model = pick_model(models, base, kind=None)
     data = background_data()[0] if data is None else data
-    floor = w2_floor(len(data)) if floor is None else check_real("floor", floor, low=0.0, low_open=True)
     solution = generate(model, n_samples, base=base, n_steps=n_steps, method=method, seed=seed)
     fig = plot_samples(solution.x, data=data, base=sample_base(base, n_samples, seed=seed),
                        title=f"{base} base, {method}, {_plural(n_steps, 'step')}")
     text = (f"{base} base, {method} with {n_steps} steps = {solution.nfe} network evaluations\n"
-            + format_quality(ring_quality(solution.x, reference=data), floor))
+            + str(ring_quality(solution.x)))
     return fig, text
 
 
@@ -185,7 +183,7 @@ def draw_radius(models, radius: float = 3.0, base: str = "gaussian", n_samples: 
 
 
 def draw_few_step(models: dict, coupling: str, method: str = "euler", nfe: int = 2, n_samples: int = 500,
-                  n_paths: int = 40, base: str = "gaussian", seed: int = 0, data=None, floor: float | None = None):
+                  n_paths: int = 40, base: str = "gaussian", seed: int = 0, data=None):
     """Samples (left) and paths (right) of the model trained with ``coupling``, solved in ``nfe``.
 
     Args:
@@ -196,8 +194,7 @@ def draw_few_step(models: dict, coupling: str, method: str = "euler", nfe: int =
             (dopri5 chooses its own steps and reports what they cost).
         n_paths: particles whose paths are drawn: grey the accurate path (RK4, FINE_STEPS
             steps), coloured the steps the chosen solver took.
-        data: (N, 2) reference for W2 and the background; floor: the data-to-data W2 at
-            ``n_samples`` (computed when None).
+        data: (N, 2) ring points drawn in the background (quality is measured by ``ring_quality``).
 
     Returns:
         (figure, text): the plot and a line with the cost, W2 against its floor, the off-mode
@@ -212,7 +209,6 @@ def draw_few_step(models: dict, coupling: str, method: str = "euler", nfe: int =
     n_samples = check_positive_int("n_samples", n_samples, minimum=2, maximum=20_000)
     n_paths = min(check_positive_int("n_paths", n_paths), n_samples)
     data = background_data()[0] if data is None else data
-    floor = w2_floor(n_samples) if floor is None else check_real("floor", floor, low=0.0, low_open=True)
     labels = conditions = None
     if getattr(model, "condition_kind", None) not in (None, "onehot"):
         raise TypeError(f"models must be unconditional or one-hot models, got {type(model).__name__} for {coupling!r}")
@@ -237,7 +233,7 @@ def draw_few_step(models: dict, coupling: str, method: str = "euler", nfe: int =
     fig.tight_layout()
     text = (f"{coupling}: {method}, {_plural(n_steps, 'step')} = {coarse.nfe} NFE | "
             f"straightness of the accurate paths {path_straightness(fine.trajectory):.3f}\n"
-            + format_quality(ring_quality(coarse.x, reference=data), floor))
+            + str(ring_quality(coarse.x)))
     return fig, text
 
 
@@ -408,12 +404,12 @@ def base_dropdown(models):
 # Builders: one per explorer
 
 def sample_explorer(models, base: str = "gaussian", n_steps: int = 100, method: str = "euler",
-                    n_samples: int = 1000, seed: int = 0, data=None, floor: float | None = None) -> Explorer:
+                    n_samples: int = 1000, seed: int = 0, data=None) -> Explorer:
     """Controls 'base', 'steps' (1 to 500) and 'solver' (the fixed-step solvers) redrawing ``draw_samples``."""
     controls = {"base": base_dropdown(models), "n_steps": slider("steps", 1, MAX_STEPS),
                 "method": dropdown("solver", SOLVERS)}
     return Explorer(draw_samples, controls, models=models, base=base, n_steps=n_steps, method=method,
-                    n_samples=n_samples, seed=seed, data=data, floor=floor)
+                    n_samples=n_samples, seed=seed, data=data)
 
 
 def field_explorer(models, t: float = 0.5, base: str = "gaussian") -> Explorer:
@@ -436,13 +432,13 @@ def radius_explorer(models, radius: float = 3.0, base: str = "gaussian", n_sampl
 
 
 def few_step_explorer(models: dict, coupling: str | None = None, method: str = "euler", nfe: int = 2,
-                      n_samples: int = 500, seed: int = 0, data=None, floor: float | None = None) -> Explorer:
+                      n_samples: int = 500, seed: int = 0, data=None) -> Explorer:
     """Controls 'coupling' (the keys of ``models``), 'solver' and 'NFE' (1 to 32) redrawing ``draw_few_step``."""
     names = _coupling_names(models)
     controls = {"coupling": dropdown("coupling", names), "method": dropdown("solver", solver_names()),
                 "nfe": slider("NFE", 1, MAX_NFE)}
     return Explorer(draw_few_step, controls, models=models, coupling=coupling or names[0], method=method, nfe=nfe,
-                    n_samples=n_samples, seed=seed, data=data, floor=floor)
+                    n_samples=n_samples, seed=seed, data=data)
 
 
 def guidance_explorer(model: nn.Module, label: int = 0, guidance_scale: float = 1.0, **draw_options) -> Explorer:

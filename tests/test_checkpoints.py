@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import gen_models_utilities
 from gen_models_utilities import (ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField,
-                                  create_ring_gaussians, w2_floor, wasserstein2)
+                                  w2_floor)
 from gen_models_utilities.checkpoints import (FORMAT_VERSION, PRETRAINED_DIR, CheckpointError, load_checkpoint,
                                               load_pretrained, save_checkpoint)
 from gen_models_utilities.metrics import ring_quality
@@ -212,8 +212,8 @@ def test_short_fm_gaussian_recipe_still_reaches_its_quality():
     """1500 of the recipe's steps (8000 at the time of writing; about 1.5 minutes on one loaded core).
 
     The shipped model must reach off-mode fraction <= 0.025; this short run is held to <= 0.08
-    (measured 0.031). W2 saturates early, so it keeps the shipped bound: <= 1.5x the floor of the
-    same comparison (measured 0.392 against a floor of 0.384).
+    (measured 0.031). W2 saturates early, so it keeps the shipped bound: <= 1.5x the floor that
+    real data of the same size scores (``metrics.w2_floor``).
     """
     model, metadata = train_recipe("fm", "gaussian", n_steps=1500)
     quality = metadata["quality"]
@@ -222,17 +222,7 @@ def test_short_fm_gaussian_recipe_still_reaches_its_quality():
     assert np.isfinite(metadata["final_loss"]) and metadata["final_loss"] < 3.0
     assert quality == measure_quality(model, "gaussian")                # the stored figures are reproducible
     assert quality["off_mode_fraction"] <= 0.08, quality
-    assert quality["w2"] <= 1.5 * matched_w2_floor(), quality
-
-
-def matched_w2_floor(n_samples=2000, seeds=(101, 102, 103)):
-    """W2 from fresh data to measure_quality's reference set, at its sample sizes (2000 vs 1000).
-
-    measure_quality compares 2000 samples with ring_quality's 1000 reference points, so the floor
-    a perfect model reaches in that comparison is measured the same way (mean over three draws).
-    """
-    reference, _ = create_ring_gaussians(1000, seed=12345)        # ring_quality's default reference
-    return float(np.mean([wasserstein2(create_ring_gaussians(n_samples, seed=s)[0], reference) for s in seeds]))
+    assert quality["w2"] <= 1.5 * w2_floor(2000)[0], quality
 
 
 KINDS_AND_BASES = [(kind, base) for kind in MODEL_KINDS for base in BASES]
@@ -267,12 +257,11 @@ def test_shipped_fm_gaussian_meets_its_targets():
         pytest.skip("checkpoint fm_gaussian is not built (run `make checkpoints`)")
     model, metadata = load_pretrained("fm", "gaussian")
     samples = gen_models_utilities.generate(model, 1000, n_steps=100, seed=7).x
-    fresh = ring_quality(samples, create_ring_gaussians(1000, seed=8)[0])
-    floor = float(np.mean([w2_floor(1000, seed=s) for s in (9, 11, 13)]))   # data vs data, 1000 each
-    assert fresh["off_mode_fraction"] <= 0.025, fresh
-    assert fresh["w2"] <= 1.5 * floor, (fresh["w2"], floor)
+    fresh = ring_quality(samples)
+    assert fresh.off_mode_fraction <= 0.025 and fresh.as_good_as_data, fresh
+    assert fresh.w2 <= 1.5 * fresh.floor, fresh
     assert metadata["quality"]["off_mode_fraction"] <= 0.025
-    assert metadata["quality"]["w2"] <= 1.5 * matched_w2_floor()
+    assert metadata["quality"]["w2"] <= 1.5 * w2_floor(2000)[0]
 
 
 def test_load_pretrained_names_the_bad_kind_or_base():

@@ -88,7 +88,8 @@ def test_conditional_models_work_with_every_solver(method):
         assert x.shape == (20, 2) and torch.isfinite(x).all()
     # The condition reaches the network: another class moves the same x0 elsewhere.
     assert not torch.allclose(x_onehot, sample(onehot, torch.tensor([1.0, 0.0, 0.0])))
-    assert generate(onehot, 5, n_steps=1, method=method, condition=torch.tensor([0.0, 0.0, 1.0]), seed=0).x.shape == (5, 2)
+    code = torch.tensor([0.0, 0.0, 1.0])
+    assert generate(onehot, 5, n_steps=1, method=method, condition=code, seed=0).x.shape == (5, 2)
 
 
 def test_per_row_conditions_match_one_row_at_a_time():

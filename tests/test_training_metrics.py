@@ -6,7 +6,6 @@ import torch
 from gen_models_utilities import (ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField,
                                   create_ring_gaussians, generate, mmd, off_mode_fraction, path_straightness,
                                   ring_quality, samples_per_mode, train, wasserstein2)
-from gen_models_utilities.metrics import format_quality
 
 
 def test_training_lowers_the_loss_and_is_reproducible(ring_data):
@@ -101,5 +100,5 @@ def test_straightness():
 def test_trained_model_quality(trained_fm):
     samples = generate(trained_fm, 1000, n_steps=100, seed=3).x
     quality = ring_quality(samples)
-    assert quality["off_mode_fraction"] < 0.05
-    assert "W2 to data" in format_quality(quality, floor=0.33)
+    assert quality.off_mode_fraction < 0.05 and quality.n_samples == 1000
+    assert str(quality).startswith(f"W2 {quality.w2:.2f} (data: {quality.floor:.2f}")

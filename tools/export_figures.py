@@ -18,7 +18,7 @@ import torch
 from gen_models_utilities.base_distributions import BASES, canonical_base_name, sample_base
 from gen_models_utilities.checkpoints import load_pretrained
 from gen_models_utilities.data import create_ring_gaussians
-from gen_models_utilities.metrics import format_quality, ring_quality, w2_floor
+from gen_models_utilities.metrics import ring_quality
 from gen_models_utilities.plotting import (plot_conditional_samples_continuous, plot_conditional_samples_discrete,
                                            plot_pairs, plot_samples, plot_velocity_field)
 from gen_models_utilities.recipes import MODEL_KINDS
@@ -63,7 +63,7 @@ def samples_figure(model, base: str = "gaussian", n_samples: int = 1000, n_steps
     """Generated samples against the data, with the quality figures in the title."""
     data, _ = create_ring_gaussians(n_samples, seed=12345)
     samples = generate(model, n_samples, base=base, n_steps=n_steps, seed=0).x
-    quality = format_quality(ring_quality(samples, reference=data), w2_floor(n_samples))
+    quality = str(ring_quality(samples))
     fig = plot_samples(samples, data=data, title=f"{n_steps} Euler steps from the {base} base")
     fig.set_size_inches(6, 6.4)
     fig.text(0.5, 0.01, quality.replace(" | ", "\n", 1), ha="center", fontsize="x-small")
