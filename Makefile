@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: help setup lab test test-fast lint bench figures student checkpoints notebooks browser-deps clean
+.PHONY: help setup lab test test-fast lint bench figures student checkpoints notebooks browser-deps site site-deps clean
 
 help:
 	@echo "make lab          open notebooks/17_flow_matching.ipynb in JupyterLab"
@@ -21,6 +21,7 @@ help:
 	@echo "                  regenerate the student copies and the figures"
 	@echo "make student      write missing student copies of the exercise notebooks (ARGS=--force replaces)"
 	@echo "make figures      regenerate the PNGs in figures/"
+	@echo "make site         build the book site (every notebook as a page, offline) into build/site/html"
 	@echo "make checkpoints  retrain the checkpoints the package ships (ARGS='--only fm_gaussian' for one)"
 
 setup: $(STAMP)
@@ -41,7 +42,27 @@ browser-deps:
 	      || echo "browser-deps: could not install chromium; the browser test will skip"; \
 	  else echo "browser-deps: chromium missing and apt-get unavailable; the browser test will skip"; fi; }
 
+# The book site's tools: Sphinx, MyST-NB and the Sphinx Book Theme (the `site` extra), and npm, which
+# tools.build_site uses once to fetch its pinned MathJax and ipywidgets manager into build/site/npm.
+SITE_STAMP := $(VENV)/.installed-site
+site-deps: $(SITE_STAMP)
+
+$(SITE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,site]"
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null) \
+	      || echo "site-deps: could not install npm; the site cannot fetch MathJax"; \
+	  else echo "site-deps: npm missing and apt-get unavailable; the site cannot fetch MathJax"; fi; }
+	touch $(SITE_STAMP)
+
+# Every notebook as an HTML page from its stored outputs (nothing is executed): build/site/html.
+site: site-deps
+	$(BIN)/python -m tools.build_site
+
+# jupyter/overrides.json turns JupyterLab's news and update checks off, so it opens without asking.
 lab: setup
+	install -D -m 644 jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	$(BIN)/jupyter lab notebooks/17_flow_matching.ipynb
 
 # The source notebooks, each paired with a jupytext percent-format .py beside it; nbval compares them.
@@ -50,7 +71,7 @@ NOTEBOOKS := $(wildcard notebooks/*.ipynb) $(filter-out %_student.ipynb,$(wildca
 NOTEBOOK_SOURCES := $(NOTEBOOKS:.ipynb=.py)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test: setup browser-deps
+test: setup browser-deps site-deps
 	$(BIN)/python -m ruff check gen_models_utilities tools benchmarks tests $(NOTEBOOK_SOURCES)
 	$(BIN)/python -m tools.student_copies --check
 	$(BIN)/python -m pytest tests $(NOTEBOOKS) $(NBVAL)

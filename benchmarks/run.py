@@ -42,13 +42,15 @@ class Budget:
     reflow_steps: int = 2000
     reflow_pairs: int = DATA_SIZE
     widget_repeats: int = 7
+    ot_chunk: int = 100
+    ot_rounds: int = 3
     notebooks: bool = True
 
 
 FULL = Budget()
 QUICK = Budget(name="quick", judge_samples=300, speed_chunk=5, speed_rounds=1, cap_s=2.0, ladder=(20,),
                step_ladder=(1, 4, 16), tolerance_ladder=(1e-1, 1e-3), reflow_steps=10, reflow_pairs=200,
-               widget_repeats=1, notebooks=False)
+               widget_repeats=1, ot_chunk=2, ot_rounds=1, notebooks=False)
 
 
 def available_peers() -> tuple[str, ...]:
@@ -124,12 +126,26 @@ def run_all(budget: Budget = FULL, shipped: dict | None = None, seed: int = 0, l
     results.update(nfe_to_quality(judge, models, step_ladder=budget.step_ladder or STEP_LADDER,
                                   tolerance_ladder=budget.tolerance_ladder or TOLERANCE_LADDER, log=log))
 
+    from .ot_cost import ot_step_cost
+
+    log(f"Minibatch OT's cost per training step (the shipped recipe, batch {shipped['batch_size']}; "
+        "only the coupling differs)")
+    results.update(ot_step_cost(shipped, budget.ot_chunk, budget.ot_rounds, seed=seed))
+    for key in sorted(key for key in results if key.startswith("ot_cost_ratio_")):
+        log(f"  {key[len('ot_cost_ratio_'):]:28s}{results[key]:6.2f}x an independent step")
+
     log("Widget redraw (draw_samples at 100 Euler steps, rendered to PNG)")
     milliseconds = widget_callback_ms(package_model, repeats=budget.widget_repeats)
     if milliseconds is None:
         log("  gen_models_utilities.widgets is missing: widget_callback_ms_median not measured")
     else:
         results["widget_callback_ms_median"] = milliseconds
+    if budget.name != "quick":
+        from .widget import browser_latencies
+
+        log("Explorers in JupyterLab and Chromium: input event to new pixels (ms)")
+        for name, figures in (browser_latencies(log=log) or {}).items():
+            results.update({f"widget_browser_ms_{stat}_{name}": figures[stat] for stat in ("median", "p95")})
         log(f"  {milliseconds:.0f} ms")
 
     if budget.notebooks:

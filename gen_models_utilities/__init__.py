@@ -27,7 +27,7 @@ from .reflow import ReflowPairs, reflow_pairs, train_on_pairs  # noqa: E402
 from .seeding import set_seed  # noqa: E402
 from .solvers import (SOLVERS, euler_step, generate, heun_step, midpoint_step, register_solver,  # noqa: E402
                       rk4_step, solve_ode, solver_names)
-from .style import use_book_style  # noqa: E402
+from .style import use_book_style, use_projector_style  # noqa: E402
 from .training import TrainingResult, train  # noqa: E402
 
 __version__ = "0.1.0"

@@ -7,8 +7,9 @@ interrupted save never leaves a broken file where a good one was, and read with
 ``torch.load(weights_only=True)``, which refuses to unpickle code.
 
 The shipped models live in ``pretrained/{kind}_{base}.pt``, one per model kind of
-``recipes.MODEL_KINDS`` and base of ``BASES``: ``load_pretrained("fm", "uniform")`` or, for
-widgets, ``PretrainedModels("fm")``. ``python -m tools.retrain_checkpoints`` rebuilds them.
+``recipes.MODEL_KINDS`` and base of ``BASES``, and one per companion of ``recipes.COMPANIONS``
+on its base: ``load_pretrained("fm", "uniform")``, ``load_pretrained("fm_reflow", "gaussian")`` or,
+for widgets, ``PretrainedModels("fm")``. ``python -m tools.retrain_checkpoints`` rebuilds them.
 """
 from __future__ import annotations
 
@@ -122,12 +123,12 @@ def load_checkpoint(path, expected_class: str | type | None = None, map_location
 
 
 def pretrained_path(kind: str, base: str = "gaussian") -> Path:
-    """Where the shipped checkpoint of ``kind`` ('fm', 'onehot', 'radius') trained from ``base`` lives."""
-    from .base_distributions import canonical_base_name
-    from .recipes import MODEL_KINDS
-    from ._checks import check_choice
+    """Where the shipped checkpoint of ``kind`` ('fm', 'onehot', 'radius', or a companion of
+    ``recipes.COMPANIONS`` such as 'fm_reflow') trained from ``base`` lives."""
+    from .recipes import check_kind_and_base
 
-    return PRETRAINED_DIR / f"{check_choice('kind', kind, tuple(MODEL_KINDS))}_{canonical_base_name(base)}.pt"
+    kind, base = check_kind_and_base(kind, base)
+    return PRETRAINED_DIR / f"{kind}_{base}.pt"
 
 
 def load_pretrained(kind: str, base: str = "gaussian", map_location="cpu"):

@@ -2,13 +2,16 @@
 
 A coupling takes x0 (B, 2) and x1 (B, 2) and returns x0 re-ordered so that row i of x0 is
 paired with row i of x1; x1 (and so any labels or conditions carried with it) keeps its order.
+They live in one registry, ``COUPLINGS``: 'independent', 'ot' (exact OT over the whole batch),
+'ot_block64' / 'ot_block128' / 'ot_block256' (exact OT inside blocks of that many rows, which
+costs far less: the network simplex grows faster than B^2) and 'class_ot'.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ._checks import MAX_PAIRWISE, _short, as_points, as_real_tensor, check_choice
+from ._checks import MAX_PAIRWISE, _short, as_points, as_real_tensor, check_choice, check_positive_int
 
 MAX_OT_ROWS = int(MAX_PAIRWISE ** 0.5)      # 10000: the B x B cost matrix stays below 800 MB
 
@@ -61,6 +64,45 @@ def minibatch_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tens
     return x0[ot_permutation(x0, x1)]
 
 
+SMALL_BLOCK = 64     # up to here SciPy's assignment solver beats the network simplex (0.14 vs 0.41 ms at 64)
+
+
+def _assignment(cost: np.ndarray) -> np.ndarray:
+    """The exact optimal assignment of a square cost matrix (rows: x1, columns: x0): int (B,)."""
+    if len(cost) <= SMALL_BLOCK:
+        from scipy.optimize import linear_sum_assignment
+
+        return linear_sum_assignment(cost)[1]
+    import ot
+
+    weights = np.full(len(cost), 1.0 / len(cost))
+    return ot.emd(weights, weights, cost).argmax(axis=1)
+
+
+def blockwise_ot_coupling(block_size: int):
+    """A coupling that pairs by exact OT inside consecutive blocks of ``block_size`` rows.
+
+    The rows of a batch are random draws, so each block is a random sub-batch: the pairing is
+    the minibatch OT of ``block_size`` points. The blocks' costs come from one batched call; a
+    block of at most ``SMALL_BLOCK`` points is solved by SciPy's exact assignment solver, a
+    larger one by POT's network simplex: both find the permutation ``ot_permutation`` finds.
+    Returns a function (x0, x1, labels=None) -> x0 re-ordered.
+    """
+    block_size = check_positive_int("block_size", block_size, maximum=MAX_OT_ROWS)
+
+    def coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        _check_batches(x0, x1, labels)
+        n, full = len(x0), len(x0) - len(x0) % block_size
+        a, b = x0.detach().cpu().double(), x1.detach().cpu().double()
+        costs = [*torch.cdist(b[:full].view(-1, block_size, b.shape[1]), a[:full].view(-1, block_size, a.shape[1]))
+                 .pow(2).numpy()] + ([torch.cdist(b[full:], a[full:]).pow(2).numpy()] if full < n else [])
+        order = np.concatenate([start + _assignment(cost) for start, cost in zip(range(0, n, block_size), costs)])
+        return x0[torch.from_numpy(order).to(x0.device)]
+
+    coupling.__name__ = f"ot_block{block_size}"
+    return coupling
+
+
 def class_conditional_ot_coupling(x0: torch.Tensor, x1: torch.Tensor,
                                   labels: torch.Tensor | None = None) -> torch.Tensor:
     """Exact OT computed separately inside each class, so no pair crosses a class.
@@ -83,12 +125,13 @@ def class_conditional_ot_coupling(x0: torch.Tensor, x1: torch.Tensor,
 COUPLINGS = {
     "independent": independent_coupling,
     "ot": minibatch_ot_coupling,
+    **{f"ot_block{size}": blockwise_ot_coupling(size) for size in (64, 128, 256)},
     "class_ot": class_conditional_ot_coupling,
 }
 
 
 def get_coupling(coupling):
-    """A coupling function from its name ('independent', 'ot', 'class_ot') or a callable."""
+    """A coupling function from its name (a key of ``COUPLINGS``) or a callable."""
     if callable(coupling):
         return coupling
     return COUPLINGS[check_choice("coupling", coupling, tuple(COUPLINGS))]

@@ -11,7 +11,14 @@ With 1000 equal steps the schedule is the classic DDPM one (beta from 1e-4 to 0.
 Two samplers start from standard normal noise at s = 1:
     ancestral   the DDPM reverse chain, which adds fresh noise at every step (zig-zag paths);
     PF-ODE      the probability-flow ODE, a deterministic field with the same marginals,
-                written in the flow's clock t = 1 - s so that ``solvers.solve_ode`` integrates it.
+                written in a clock u from 0 (noise) to 1 (data) so that ``solvers.solve_ode``
+                integrates it, with equal steps in s ('linear'), in log signal-to-noise ('log_snr')
+                or in flow matching's time ('flow').
+
+The link to flow matching: the straight path x_t = t x_data + (1 - t) eps is the same Gaussian
+path up to scale, x_s = (a + b) x_t with a = sqrt(abar), b = sqrt(1 - abar) and t = a / (a + b),
+with the same eps. So a noise predictor is a velocity: v(x, t) = (x - eps_theta((a + b) x, s)) / t
+(``NoiseAsVelocity``).
 """
 from __future__ import annotations
 
@@ -20,8 +27,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import as_points, check_positive_int, check_real, make_generator
+from ._checks import as_points, check_choice, check_positive_int, check_real, make_generator
 from .base_distributions import sample_base
+from .checkpoints import register_model_class
 from .loaders import RandomBatches
 from .models import VelocityField
 from .solvers import ODESolution, solve_ode
@@ -59,6 +67,26 @@ class NoiseSchedule:
     def noise_std(self, s: torch.Tensor) -> torch.Tensor:
         """sigma(s) = sqrt(1 - abar(s)), the standard deviation of the added noise."""
         return torch.sqrt(-torch.expm1(self.log_alpha_bar(s)))
+
+    def log_snr(self, s: torch.Tensor) -> torch.Tensor:
+        """log signal-to-noise ratio log(abar / (1 - abar)), falling with s; same shape as s."""
+        log_abar = self.log_alpha_bar(s)
+        return log_abar - torch.log(-torch.expm1(log_abar))
+
+    def time_of_log_snr(self, log_snr: torch.Tensor) -> torch.Tensor:
+        """The diffusion time s with the given log SNR (the inverse of ``log_snr``, s >= 0)."""
+        log_abar = nn.functional.logsigmoid(log_snr)        # abar = sigmoid(log SNR)
+        slope = self.beta_max - self.beta_min                # solve slope/2 s^2 + beta_min s = -log abar
+        return (torch.sqrt(self.beta_min ** 2 - 2 * slope * log_abar) - self.beta_min) / slope
+
+    def flow_time(self, s: torch.Tensor) -> torch.Tensor:
+        """Flow matching's t = a / (a + b) of diffusion time s (a = sqrt(abar), b = sigma)."""
+        a, b = torch.sqrt(self.alpha_bar(s)), self.noise_std(s)
+        return a / (a + b)
+
+    def diffusion_time(self, t: torch.Tensor) -> torch.Tensor:
+        """The diffusion time s of flow time t in (0, 1]: log SNR = 2 log(t / (1 - t))."""
+        return self.time_of_log_snr(2 * (torch.log(t) - torch.log1p(-t)))
 
 
 def add_noise(schedule: NoiseSchedule, x_data: torch.Tensor, s: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -98,6 +126,7 @@ def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int
     return run_steps(model, batch_loss, n_steps, lr, schedule, result, desc="diffusion", progress=progress)
 
 
+@register_model_class
 class DiffusionModel(nn.Module):
     """A noise-prediction network eps_theta(x, s) plus its noise schedule.
 
@@ -118,11 +147,54 @@ class DiffusionModel(nn.Module):
         return self.network(x, s)
 
 
-class ProbabilityFlowField(nn.Module):
-    """The probability-flow ODE of a diffusion model as a velocity in the flow's clock t = 1 - s.
+CLOCKS = ("linear", "log_snr", "flow")
 
-    dx/dt = beta(s) / 2 * (x - eps_theta(x, s) / sigma(s)), s = s_min + (1 - t)(1 - s_min),
-    so t = 0 is pure noise and t = 1 is (almost) data. Call as ``field(x, t)``: (B, 2), (B, 1).
+
+class ProbabilityFlowField(nn.Module):
+    """The probability-flow ODE of a diffusion model as a velocity in a clock u from 0 to 1.
+
+    In diffusion time, dx/ds = -beta(s) / 2 * (x - eps_theta(x, s) / sigma(s)). ``clock``
+    says how u runs through s in [s_min, 1], so that equal steps in u are equal steps of:
+    'linear' s (DDPM's), 'log_snr' the log signal-to-noise ratio, or 'flow' flow matching's
+    time t = a / (a + b). u = 0 is pure noise and u = 1 (almost) data. Call as ``field(x, u)``.
+    """
+
+    def __init__(self, diffusion: DiffusionModel, clock: str = "linear"):
+        super().__init__()
+        if not isinstance(diffusion, DiffusionModel):
+            raise TypeError(f"diffusion must be a DiffusionModel, got {type(diffusion).__name__}")
+        self.diffusion = diffusion
+        self.clock = check_choice("clock", clock, CLOCKS)
+        ends = torch.tensor([1.0, diffusion.schedule.s_min])          # where u = 0 and u = 1 sit
+        ends = diffusion.schedule.log_snr(ends) if clock == "log_snr" else diffusion.schedule.flow_time(ends)
+        self.start, self.end = ends.tolist()
+
+    def log_snr_of(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The log SNR at clock time u and its rate d(log SNR)/du ('log_snr' and 'flow' clocks)."""
+        if self.clock == "log_snr":
+            return self.start + u * (self.end - self.start), torch.full_like(u, self.end - self.start)
+        t = self.start + u * (self.end - self.start)                  # log SNR = 2 log(t / (1 - t))
+        return 2 * (torch.log(t) - torch.log1p(-t)), 2 * (self.end - self.start) / (t * (1 - t))
+
+    def forward(self, x: torch.Tensor, u) -> torch.Tensor:
+        schedule = self.diffusion.schedule
+        u = torch.as_tensor(u, dtype=x.dtype).reshape(-1, 1)
+        if self.clock == "linear":
+            s, ds_du = 1 - u * (1 - schedule.s_min), -(1 - schedule.s_min)
+        else:                          # d(log SNR)/ds = -beta / sigma^2, so ds/du = rate * -sigma^2 / beta
+            log_snr, rate = self.log_snr_of(u)
+            s = schedule.time_of_log_snr(log_snr)
+            ds_du = -rate * schedule.noise_std(s) ** 2 / schedule.beta(s)
+        eps = self.diffusion(x, s.expand(x.shape[0], 1))
+        return ds_du * -0.5 * schedule.beta(s) * (x - eps / schedule.noise_std(s))    # chain rule: dx/du
+
+
+class NoiseAsVelocity(nn.Module):
+    """A diffusion model's noise prediction read as a flow matching velocity field v(x, t).
+
+    The point x at flow time t is the diffusion point (a + b) x at the s with t = a / (a + b),
+    made with the same noise, so v(x, t) = (x - eps_theta((a + b) x, s)) / t. Times below the
+    schedule's noisiest t (about 0.007, where s = 1) are read at that t. Call as ``field(x, t)``.
     """
 
     def __init__(self, diffusion: DiffusionModel):
@@ -130,14 +202,14 @@ class ProbabilityFlowField(nn.Module):
         if not isinstance(diffusion, DiffusionModel):
             raise TypeError(f"diffusion must be a DiffusionModel, got {type(diffusion).__name__}")
         self.diffusion = diffusion
+        self.t_min = float(diffusion.schedule.flow_time(torch.tensor(1.0)))
 
     def forward(self, x: torch.Tensor, t) -> torch.Tensor:
         schedule = self.diffusion.schedule
-        t = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1)
-        s = schedule.s_min + (1 - t) * (1 - schedule.s_min)
-        eps = self.diffusion(x, s.expand(x.shape[0], 1))
-        # ds/dt = -(1 - s_min): the chain rule turns the reverse-time ODE into a forward one.
-        return (1 - schedule.s_min) * 0.5 * schedule.beta(s) * (x - eps / schedule.noise_std(s))
+        t = torch.as_tensor(t, dtype=x.dtype).reshape(-1, 1).expand(x.shape[0], 1).clamp(min=self.t_min)
+        s = schedule.diffusion_time(t)
+        scale = torch.sqrt(schedule.alpha_bar(s)) + schedule.noise_std(s)        # a + b
+        return (x - self.diffusion(scale * x, s)) / t
 
 
 def diffusion_times(schedule: NoiseSchedule, n_steps: int) -> torch.Tensor:
@@ -183,11 +255,13 @@ def sample_ancestral(model: DiffusionModel, n_samples: int = 1000, n_steps: int 
 
 
 def sample_probability_flow(model: DiffusionModel, n_samples: int = 1000, n_steps: int = 100,
-                            method: str = "euler", seed=None, return_trajectory: bool = False) -> ODESolution:
-    """Deterministic samples: integrate the probability-flow ODE with ``solvers.solve_ode``."""
+                            method: str = "euler", seed=None, return_trajectory: bool = False,
+                            clock: str = "linear") -> ODESolution:
+    """Deterministic samples: the probability-flow ODE in ``clock`` ('linear', 'log_snr', 'flow')
+    integrated with ``solvers.solve_ode`` on ``n_steps`` equal steps of that clock."""
     if not isinstance(model, DiffusionModel):
         raise TypeError(f"model must be a DiffusionModel, got {type(model).__name__}")
     n_samples = check_positive_int("n_samples", n_samples)
     x0 = sample_base("gaussian", n_samples, seed=seed)
-    return solve_ode(ProbabilityFlowField(model), x0, n_steps=n_steps, method=method,
+    return solve_ode(ProbabilityFlowField(model, clock), x0, n_steps=n_steps, method=method,
                      return_trajectory=return_trajectory)

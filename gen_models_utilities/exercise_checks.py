@@ -2,8 +2,8 @@
 
 Each ``check_*`` function runs a student's answer on fixed inputs (fixed seeds, CPU tensors),
 compares it with the package's own implementation (``paths``, ``solvers``, ``couplings``,
-``metrics``) within a tolerance, and then either prints one short line starting with
-``Correct:`` or raises an ``AssertionError`` whose message says what was expected, what was
+``metrics``, ``marginal_field``, ``guidance``) within a tolerance, and then either prints one
+short line starting with ``Correct:`` or raises an ``AssertionError`` whose message says what was expected, what was
 received and, when the answer matches a typical mistake, which one. A stub that still raises
 ``NotImplementedError`` is left to raise it.
 """
@@ -18,9 +18,11 @@ from ._checks import _short
 from .base_distributions import sample_base
 from .couplings import minibatch_ot_coupling
 from .data import RING_RADIUS, RING_STD, create_ring_gaussians, ring_mode_centers
-from .metrics import distance_to_nearest_mode, off_mode_fraction
+from .marginal_field import RingMarginalField
+from .metrics import distance_to_nearest_mode, off_mode_fraction, ring_quality
 from .paths import conditional_velocity, flow_matching_loss, interpolate
 from .solvers import euler_step, generate, rk4_step, solve_ode
+from .guidance import GuidedVelocity
 
 ATOL = 1e-4           # absolute tolerance of every comparison of points or velocities
 RTOL = 1e-4           # relative tolerance of comparisons of scalars (losses, costs)
@@ -68,6 +70,18 @@ def _compare(name: str, received: torch.Tensor, expected: torch.Tensor, where, m
     i = int(torch.nonzero(((received - expected).abs() > ATOL).any(dim=1))[0, 0])
     hint = next((h for h, result in mistakes.items() if _close(received, result)), hint)
     _fail(f"{name} is wrong {where(i)}", _vector(expected[i]), _vector(received[i]), hint)
+
+
+def _check_choice(name: str, answer, right: str, hints: dict, expected: str) -> str:
+    """A multiple-choice answer: fail unless ``answer`` is the letter ``right`` ('(C)', ' c' count);
+    ``hints`` maps each wrong letter to the reason it is wrong."""
+    choice = answer.strip().lower().strip("()") if isinstance(answer, str) else answer
+    if choice not in set(hints) | {right}:
+        _fail(f"{name} is not one of the choices", f"one of {sorted(set(hints) | {right})}", _short(answer),
+              f"set {name} to a single letter in quotes, e.g. {name} = 'a'.")
+    if choice != right:
+        _fail(f"{name} is not the right choice", expected, repr(choice), hints[choice])
+    return choice
 
 
 def _fixed_pairs(n: int = 256, seed: int = 0):
@@ -142,10 +156,10 @@ def check_path(interpolate_point, target_velocity) -> None:
     print("Correct: interpolate_point and target_velocity match the straight path on 256 pairs.")
 
 
-# ----------------------------------------------------------------------------- exercise 2
+# ----------------------------------------------------------------------------- exercise 4
 
 def check_loss(fm_loss) -> None:
-    """Exercise 2: ``fm_loss(model, x0, x1, t)`` -> a scalar tensor (the flow matching loss).
+    """Exercise 4: ``fm_loss(model, x0, x1, t)`` -> a scalar tensor (the flow matching loss).
 
     Compared with ``paths.flow_matching_loss`` on ``LinearProbe``, a model with fixed parameters.
     """
@@ -182,10 +196,10 @@ def check_loss(fm_loss) -> None:
     print("Correct: fm_loss matches the flow matching loss and can be backpropagated.")
 
 
-# ----------------------------------------------------------------------------- exercise 3
+# ----------------------------------------------------------------------------- exercise 7
 
 def check_euler(euler_step_fn, euler_sample) -> None:
-    """Exercise 3: ``euler_step(velocity, x, t, h)`` and ``euler_sample(velocity, n_samples, n_steps, seed)``.
+    """Exercise 7: ``euler_step(velocity, x, t, h)`` and ``euler_sample(velocity, n_samples, n_steps, seed)``.
 
     The step is compared with ``solvers.euler_step``; the sampler must return the whole
     trajectory (n_steps + 1, n_samples, 2), starting at ``sample_base('gaussian', n_samples,
@@ -245,10 +259,10 @@ def check_euler(euler_step_fn, euler_sample) -> None:
     print("Correct: euler_step and euler_sample match the reference Euler solver.")
 
 
-# ----------------------------------------------------------------------------- exercise 4
+# ----------------------------------------------------------------------------- exercise 9
 
 def check_rk4(rk4_step_fn) -> None:
-    """Exercise 4: ``rk4_step(velocity, x, t, h)``, compared with ``solvers.rk4_step``.
+    """Exercise 9: ``rk4_step(velocity, x, t, h)``, compared with ``solvers.rk4_step``.
 
     Uses a large step (h = 0.5) on ``SpiralField`` so that every coefficient matters.
     """
@@ -281,11 +295,11 @@ def check_rk4(rk4_step_fn) -> None:
     print("Correct: rk4_step matches the classical fourth-order Runge-Kutta step.")
 
 
-# ----------------------------------------------------------------------------- exercise 5
+# ----------------------------------------------------------------------------- exercise 12
 
 def check_conditional_sampling(sample_mode, model, modes=(0, 3, 6), n_samples: int = 200,
                                n_steps: int = 20, seed: int = 7) -> None:
-    """Exercise 5: ``sample_mode(model, mode, n_samples, n_steps, seed)`` -> (n_samples, 2).
+    """Exercise 12: ``sample_mode(model, mode, n_samples, n_steps, seed)`` -> (n_samples, 2).
 
     ``model`` is a one-hot conditional model (``ConditionalVelocityField``). The answer must
     start from ``sample_base('gaussian', n_samples, seed=seed)`` and follow the field with the
@@ -327,7 +341,7 @@ def check_conditional_sampling(sample_mode, model, modes=(0, 3, 6), n_samples: i
     print(f"Correct: sample_mode draws the requested modes {list(modes)} exactly like the reference sampler.")
 
 
-# ----------------------------------------------------------------------------- exercise 6
+# ----------------------------------------------------------------------------- exercise 10
 
 def fewest_good_steps(step_counts, fractions, tolerance: float = 0.01) -> int:
     """The smallest step count whose off-mode fraction is within ``tolerance`` of the last one's."""
@@ -336,7 +350,7 @@ def fewest_good_steps(step_counts, fractions, tolerance: float = 0.01) -> int:
 
 def check_step_study(off_mode_by_steps, fewest_steps, model, step_counts=(1, 2, 4, 8, 16, 32, 64),
                      n_samples: int = 1000, seed: int = 0) -> None:
-    """Exercise 6: ``off_mode_by_steps(model, step_counts, n_samples, seed)`` -> list of fractions,
+    """Exercise 10: ``off_mode_by_steps(model, step_counts, n_samples, seed)`` -> list of fractions,
     and ``fewest_steps``: the smallest count within one percentage point of the largest count's.
 
     The fractions are compared (within 0.003, three samples in a thousand) with Euler sampling
@@ -376,7 +390,7 @@ def check_step_study(off_mode_by_steps, fewest_steps, model, step_counts=(1, 2, 
     print(f"Correct: off-mode fractions match for {step_counts} steps; {answer} steps are enough.")
 
 
-# ----------------------------------------------------------------------------- exercise 7
+# ----------------------------------------------------------------------------- exercise 5
 
 LOSS_FLOOR_CHOICES = {
     "a": "The network is too small to represent the velocity field.",
@@ -400,18 +414,13 @@ def data_variance_floor(n_samples: int = 200_000, seed: int = 0) -> float:
 
 
 def check_loss_floor(answer, floor_at_t0) -> None:
-    """Exercise 7: the multiple-choice ``answer`` ('a'..'d') to why the loss stays above zero, and
+    """Exercise 5: the multiple-choice ``answer`` ('a'..'d') to why the loss stays above zero, and
     ``floor_at_t0``: the loss the best possible predictor still has at t = 0 (a number).
 
     For the ring, that floor is the data's variance per coordinate, R^2 / 2 + sigma^2 = 4.5625.
     """
-    choice = answer.strip().lower().strip("()") if isinstance(answer, str) else answer
-    if choice not in LOSS_FLOOR_CHOICES:
-        _fail("the answer is not one of the choices", f"one of {sorted(LOSS_FLOOR_CHOICES)}", _short(answer),
-              "set ANSWER to a single letter in quotes, e.g. ANSWER = 'a'.")
-    if choice != _LOSS_FLOOR_ANSWER:
-        _fail("the multiple-choice answer is not right", "the choice that explains a floor for every model",
-              repr(choice), _LOSS_FLOOR_HINTS[choice])
+    choice = _check_choice("ANSWER", answer, _LOSS_FLOOR_ANSWER, _LOSS_FLOOR_HINTS,
+                           "the choice that explains a floor for every model")
     exact = RING_RADIUS ** 2 / 2 + RING_STD ** 2
     try:
         value = float(floor_at_t0)
@@ -433,10 +442,10 @@ def check_loss_floor(answer, floor_at_t0) -> None:
     print(f"Correct: ({choice}) and the floor at t = 0 is about {exact:.2f}, whatever the network.")
 
 
-# ----------------------------------------------------------------------------- exercise 8
+# ----------------------------------------------------------------------------- exercise 15
 
 def check_ot_pairing(ot_pairing, n: int = 64, seed: int = 8) -> None:
-    """Exercise 8: ``ot_pairing(x0, x1)`` -> x0 re-ordered (n, 2) so row i is paired with x1[i].
+    """Exercise 15: ``ot_pairing(x0, x1)`` -> x0 re-ordered (n, 2) so row i is paired with x1[i].
 
     The answer must be a permutation of x0's rows whose total squared distance to x1 equals
     that of ``couplings.minibatch_ot_coupling`` (exact OT).
@@ -469,3 +478,278 @@ def check_ot_pairing(ot_pairing, n: int = 64, seed: int = 8) -> None:
         _fail("ot_pairing is not optimal", f"mean squared pair distance {optimal:.4f}",
               f"{received_cost:.4f} (random pairs: {identity:.4f})", hint)
     print(f"Correct: ot_pairing is optimal (mean squared distance {optimal:.3f}, random pairs {identity:.3f}).")
+
+
+# ----------------------------------------------------------------------------- exercise 2
+
+def check_field_ends(field_at_0, field_at_1, model) -> None:
+    """Exercise 2: ``field_at_0(x)`` and ``field_at_1(x)``, predictions of the exact marginal field
+    u_t(x) = E[x1 - x0 | x_t = x] at t = 0 and t = 1: (B, 2) -> (B, 2).
+
+    Compared with ``RingMarginalField`` (-x and x for this data); the line printed on success says
+    how far the trained ``model`` is from them where it is used (base points at t = 0, data at t = 1).
+    """
+    _require_callable("field_at_0", field_at_0)
+    _require_callable("field_at_1", field_at_1)
+    exact = RingMarginalField()
+    x = 4 * torch.rand(256, 2, generator=torch.Generator().manual_seed(20)) - 2          # a square around 0
+    centers = torch.from_numpy(ring_mode_centers()).float()
+    nearest = centers[torch.cdist(x, centers).argmin(dim=1)]
+    on_ring = RING_RADIUS * x / x.norm(dim=1, keepdim=True)
+    for name, fn, t in (("field_at_0", field_at_0, 0.0), ("field_at_1", field_at_1, 1.0)):
+        received = _as_tensor(name, fn(x.clone()), x.shape)
+        _compare(name, received, exact(x, t), lambda i: f"at x = {_vector(x[i])}", {
+            "that points from x to the nearest mode; at t = 0 x says nothing about which mode x1 is in, "
+            "so the field averages over all modes.": nearest - x,
+            "that points at the ring, radially; but the average over the eight modes of x1 is the centre, "
+            "E[x1] = 0.": on_ring - x,
+            "the sign is flipped: at t = 0 the field is E[x1] - x, at t = 1 it is x - E[x0].": -exact(x, t),
+            "that is zero everywhere; average x1 - x0 given x_t = x: one of the two is known (x), the other "
+            "averages to 0.": torch.zeros_like(x),
+        }, "at t = 0, x_t = x0 = x and x1 is unknown (average E[x1]); at t = 1, x_t = x1 = x and x0 is unknown.")
+    with torch.no_grad():
+        x0 = sample_base("gaussian", 2000, seed=21)
+        x1 = torch.from_numpy(create_ring_gaussians(2000, seed=22)[0])
+        off_0 = float((model(x0, 0.0) + x0).norm(dim=1).mean())
+        off_1 = float((model(x1, 1.0) - x1).norm(dim=1).mean())
+    print(f"Correct: u_0(x) = -x and u_1(x) = x; the trained model is off by {off_0:.2f} at t = 0 "
+          f"(|x| averages {float(x0.norm(dim=1).mean()):.2f}) and by {off_1:.2f} at t = 1 "
+          f"(|x| averages {float(x1.norm(dim=1).mean()):.2f}).")
+
+
+# ----------------------------------------------------------------------------- exercise 3
+
+def check_marginal_velocity(marginal_velocity, times=(0.1, 0.5, 0.9)) -> None:
+    """Exercise 3: ``marginal_velocity(x, t)`` -> u_t(x): x (B, 2), t a float -> (B, 2).
+
+    Compared (within 1e-3) with ``marginal_field.RingMarginalField`` at 128 points and three times.
+    """
+    _require_callable("marginal_velocity", marginal_velocity)
+    exact = RingMarginalField()
+    mu = exact.centers.float()                                                       # (K, 2)
+    s2 = RING_STD ** 2
+    x = 8 * torch.rand(128, 2, generator=torch.Generator().manual_seed(30)) - 4
+
+    def variant(t, var, weight_var, centre_scale, slope):
+        squared = ((x[:, None] - centre_scale * mu[None]) ** 2).sum(dim=2)
+        weights = torch.softmax(-squared / (2 * weight_var), dim=1) if weight_var else torch.full_like(squared, 1 / 8)
+        per_mode = mu[None] + slope * (x[:, None] - t * mu[None])
+        return (weights[:, :, None] * per_mode).sum(dim=1)
+
+    for t in times:
+        received = _as_tensor("marginal_velocity", marginal_velocity(x.clone(), t), x.shape)
+        var, c = (1 - t) ** 2 + t ** 2 * s2, t * s2 - (1 - t)
+        expected = exact(x, t).float()
+        mistakes = {
+            "the weights are equal for every mode; weight mode k by how likely it is to have produced x, "
+            "w_k proportional to exp(-|x - t mu_k|^2 / (2 var_t)).": variant(t, var, 0, t, c / var),
+            "the weights use variance 1; x_t given mode k has variance var_t = (1 - t)^2 + t^2 s^2.":
+                variant(t, var, 1.0, t, c / var),
+            "the weights compare x with mu_k; at time t mode k sits at t mu_k.": variant(t, var, var, 1.0, c / var),
+            "each mode's velocity is mu_k + (c_t / var_t)(x - t mu_k); you left out the correction term.":
+                variant(t, var, var, t, 0.0),
+            "the softmax lost the factor 1/2: w_k proportional to exp(-|x - t mu_k|^2 / (2 var_t)).":
+                variant(t, var / 2, var / 2, t, c / var),
+        }
+        if not _close(received, expected, atol=1e-3):
+            i = int(torch.nonzero(((received - expected).abs() > 1e-3).any(dim=1))[0, 0])
+            hint = next((h for h, v in mistakes.items() if _close(received, v, atol=1e-3)),
+                        "u_t(x) = sum_k w_k(x) [mu_k + (c_t / var_t)(x - t mu_k)] with softmax weights w_k.")
+            _fail(f"marginal_velocity is wrong at t = {t}, x = {_vector(x[i])}", _vector(expected[i]),
+                  _vector(received[i]), hint)
+    print(f"Correct: marginal_velocity equals the exact u_t(x) at 128 points and t = {list(times)}.")
+
+
+# ----------------------------------------------------------------------------- exercise 6
+
+TRAINING_BUDGET = 2000          # steps the training exercise may take
+OFF_MODE_THRESHOLD = 0.10       # the share off every mode the trained model must stay under
+
+
+def check_trained_model(model, losses, n_samples: int = 1000, n_steps: int = 50, seed: int = 1) -> None:
+    """Exercise 6: a model trained with the student's loss in at most ``TRAINING_BUDGET`` steps.
+
+    ``losses``: the loss of every step. Passes when ``n_samples`` Euler samples (``n_steps`` steps,
+    Gaussian base) have at most ``OFF_MODE_THRESHOLD`` off every mode and no mode far from its share
+    (``metrics.ring_quality``).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be the torch.nn.Module you trained, got {_short(model)}")
+    try:
+        losses = [float(v) for v in losses]
+    except (TypeError, ValueError):
+        _fail("losses is not a list of numbers", "one float per training step", _short(losses),
+              "append loss.item() after every step and return the list.")
+    if not 0 < len(losses) <= TRAINING_BUDGET:
+        _fail("the training budget is exceeded", f"at most {TRAINING_BUDGET} steps", f"{len(losses)} steps",
+              "reach the threshold with fewer steps: a learning rate that decays to 0 settles the field sooner.")
+    with torch.no_grad():
+        samples = generate(model, n_samples, n_steps=n_steps, seed=seed).x
+    quality = ring_quality(samples)
+    mode_problems = [p for p in quality.problems() if p.startswith("modes")]
+    if quality.off_mode_fraction > OFF_MODE_THRESHOLD or mode_problems:
+        early, late = sum(losses[:50]) / len(losses[:50]), sum(losses[-50:]) / len(losses[-50:])
+        if late > 0.95 * early:
+            hint = (f"the loss hardly fell ({early:.2f} -> {late:.2f}): each step needs optimizer.zero_grad(), "
+                    f"loss.backward() and optimizer.step().")
+        else:
+            hint = ("the loss fell, but the field is wrong or unsettled: check that your loss is the one of "
+                    "exercise 4 (target x1 - x0, model at x_t), then train for the whole budget with a decaying "
+                    "learning rate.")
+        _fail("the trained model's samples are not good enough",
+              f"at most {100 * OFF_MODE_THRESHOLD:.0f}% off every mode and every mode near its share",
+              str(quality), hint)
+    print(f"Correct: in {len(losses)} steps, {100 * quality.off_mode_fraction:.1f}% off every mode "
+          f"(threshold {100 * OFF_MODE_THRESHOLD:.0f}%, data {100 * math.exp(-4.5):.1f}%), every mode near its share.")
+
+
+# ----------------------------------------------------------------------------- exercise 8
+
+def check_one_step(one_step_endpoint, off_mode_prediction, model) -> None:
+    """Exercise 8: ``one_step_endpoint(x0)`` -> where one Euler step of size 1 along the exact field
+    sends x0 (B, 2), and ``off_mode_prediction``: the share of such samples off every mode.
+
+    The printed line compares both with one Euler step of the trained ``model``.
+    """
+    _require_callable("one_step_endpoint", one_step_endpoint)
+    x0 = sample_base("gaussian", 256, seed=40)
+    received = _as_tensor("one_step_endpoint", one_step_endpoint(x0.clone()), x0.shape)
+    expected = x0 + RingMarginalField()(x0, 0.0)
+    _compare("one_step_endpoint", received, expected, lambda i: f"for x0 = {_vector(x0[i])}", {
+        "that is x0 itself: the step does move, by h u_0(x0) with h = 1.": x0,
+        "the field at t = 0 is -x0, so the step adds -x0: x0 + 1 * (-x0).": 2 * x0,
+        "that is where the step would go if the field pointed at the ring; u_0(x) = -x points at the centre.":
+            RING_RADIUS * x0 / x0.norm(dim=1, keepdim=True),
+    }, "one Euler step from t = 0 with h = 1: x0 + 1 * u_0(x0), with u_0 from exercise 2.")
+    try:
+        share = float(off_mode_prediction)
+    except (TypeError, ValueError):
+        _fail("ONE_STEP_OFF_MODE is not a number", "a fraction between 0 and 1", _short(off_mode_prediction),
+              "give the share as a float, e.g. 0.25.")
+    with torch.no_grad():
+        x = sample_base("gaussian", 1000, seed=41)
+        landed = x + model(x, 0.0)
+    measured = off_mode_fraction(landed)
+    if share < 0.9:
+        hint = ("that is the data's own rate; " if abs(share - math.exp(-4.5)) < 0.01 else "") + \
+            f"the centre is {RING_RADIUS:.0f} from every mode, {RING_RADIUS / RING_STD:.0f} standard deviations."
+        _fail("ONE_STEP_OFF_MODE is too low", "almost every sample off every mode (above 0.9)", f"{share:.3f}", hint)
+    print(f"Correct: one step sends every sample to about 0; the trained model's one-step samples sit "
+          f"{float(landed.norm(dim=1).mean()):.2f} from the centre on average, {100 * measured:.0f}% off every mode.")
+
+
+# ----------------------------------------------------------------------------- exercise 11
+
+_INVERSION_HINTS = {
+    "a": "the ancestral sampler draws fresh noise at every step, so the sample does not determine the start.",
+    "c": "more steps do not help: the injected noise is not stored in the sample.",
+    "d": "the trouble is not the network: randomness is added along the way, not only at the start.",
+}
+
+
+def check_encode(encode, answer, model, n_samples: int = 200, n_steps: int = 20, seed: int = 50) -> None:
+    """Exercise 11: ``encode(velocity, x1, n_steps)`` -> x0: (B, 2), Euler from t = 1 back to t = 0,
+    compared with ``solve_ode(..., t0=1, t1=0)``; ``answer``: why a diffusion sample cannot be encoded."""
+    _require_callable("encode", encode)
+    x1 = torch.from_numpy(create_ring_gaussians(n_samples, seed=seed)[0])
+    with torch.no_grad():
+        received = _as_tensor("encode", encode(model, x1.clone(), n_steps), x1.shape)
+        expected = solve_ode(model, x1, n_steps=n_steps, t0=1.0, t1=0.0).x
+        h = 1.0 / n_steps
+        forwards = solve_ode(model, x1, n_steps=n_steps).x
+        wrong_times = x1.clone()
+        for k in range(n_steps):
+            wrong_times = wrong_times - h * model(wrong_times, k * h)
+    _compare("encode", received, expected, lambda i: f"for x1 = {_vector(x1[i])}", {
+        "that integrates forwards from t = 0 to 1 again; encoding runs from t = 1 back to t = 0.": forwards,
+        "the steps go backwards but the field is read at t = 0, h, 2h, ...; read it at t = 1, 1 - h, ...":
+            wrong_times,
+        "that is x1 unchanged: take n_steps steps of size -1 / n_steps.": x1,
+    }, "start at x1, t = 1 and take n_steps Euler steps x <- x - h v(x, t), t <- t - h, with h = 1 / n_steps.")
+    _check_choice("DIFFUSION_ANSWER", answer, "b", _INVERSION_HINTS,
+                  "the choice that names what a diffusion sampler adds on the way")
+    with torch.no_grad():
+        back = solve_ode(model, expected, n_steps=n_steps).x
+    print(f"Correct: encode runs the flow backwards; decoding its x0 again lands "
+          f"{float((back - x1).norm(dim=1).mean()):.3f} from x1 on average ({n_steps} Euler steps each way).")
+
+
+# ----------------------------------------------------------------------------- exercise 13
+
+_GUIDANCE_HINTS = {
+    "a": "that is w = 0: the unconditional field, which spreads samples over all modes.",
+    "b": "that is w = 1, the plain conditional model; w > 1 goes further along v_cond - v_uncond.",
+    "d": "the difference v_cond - v_uncond points towards the requested mode and away from the rest, "
+         "not to the centre.",
+}
+
+
+def check_guidance(guided_velocity, answer, model, scales=(0.0, 1.0, 3.5)) -> None:
+    """Exercise 13: ``guided_velocity(model, code, w)`` -> a function ``velocity(x, t)`` equal to
+    v_uncond + w (v_cond - v_uncond) (``guidance.GuidedVelocity``), and ``answer``: what a large w does."""
+    _require_callable("guided_velocity", guided_velocity)
+    if getattr(model, "condition_kind", None) != "onehot":
+        raise TypeError(f"model must be a one-hot conditional model, got {type(model).__name__}")
+    generator = torch.Generator().manual_seed(60)
+    x, t = 3 * torch.randn(64, 2, generator=generator), 0.4
+    code = nn.functional.one_hot(torch.tensor([2]), model.condition_dim).float()
+    with torch.no_grad():
+        v_cond, v_uncond = model(x, t, code), model(x, t, torch.zeros_like(code))
+        for w in scales:
+            velocity = guided_velocity(model, code, w)
+            _require_callable("guided_velocity(...)", velocity)
+            received = _as_tensor("guided_velocity(model, code, w)(x, t)", velocity(x.clone(), t), x.shape)
+            expected = GuidedVelocity(model, code, w)(x, t)
+            where = lambda i: f"at t = {t}, x = {_vector(x[i])}"  # noqa: E731
+            _compare(f"the guided field for w = {w}", received, expected, where, {
+                "the two fields are swapped: start from v_uncond and move w times towards v_cond.":
+                    v_cond + w * (v_uncond - v_cond),
+                "that is w v_cond alone; guidance scales the difference v_cond - v_uncond.": w * v_cond,
+                "start from v_uncond, not v_cond: v_uncond + w (v_cond - v_uncond).": v_cond + w * (v_cond - v_uncond),
+            }, "v = v_uncond + w (v_cond - v_uncond), with v_uncond = model(x, t, zero code).")
+    _check_choice("LARGE_W_ANSWER", answer, "c", _GUIDANCE_HINTS, "what w well above 1 does to the samples")
+    print(f"Correct: the guided field matches v_uncond + w (v_cond - v_uncond) for w = {list(scales)}.")
+
+
+# ----------------------------------------------------------------------------- exercise 14
+
+def check_extrapolation(seen_range, flag_extrapolation, training_radii, requested) -> None:
+    """Exercise 14: ``seen_range(radii)`` -> (low, high), the 1st and 99th percentile of the training
+    radii, and ``flag_extrapolation(requested, low, high)`` -> one bool per requested radius."""
+    import numpy as np
+
+    _require_callable("seen_range", seen_range)
+    _require_callable("flag_extrapolation", flag_extrapolation)
+    radii = np.asarray(training_radii, dtype=np.float64)
+    expected = np.percentile(radii, [1, 99])
+    try:
+        low, high = (float(v) for v in seen_range(radii.copy()))
+    except (TypeError, ValueError):
+        _fail("seen_range returned the wrong kind of value", "two numbers (low, high)", "something else",
+              "return np.percentile(radii, 1), np.percentile(radii, 99).")
+    if not np.allclose([low, high], expected, atol=1e-3):
+        mistakes = {
+            "that is the smallest and largest radius: one straggler decides the range, and radii the model "
+            "saw a handful of times count as inside.": (radii.min(), radii.max()),
+            "np.percentile takes percents (1 and 99), np.quantile takes fractions (0.01 and 0.99).":
+                tuple(np.percentile(radii, [0.01, 0.99])),
+            "that is the 5th to 95th percentile; this exercise asks for the 1st to 99th.":
+                tuple(np.percentile(radii, [5, 95])),
+        }
+        hint = next((h for h, v in mistakes.items() if np.allclose([low, high], v, atol=1e-3)),
+                    "low = the 1st percentile of the training radii, high = the 99th.")
+        _fail("seen_range is wrong", f"({expected[0]:.3f}, {expected[1]:.3f})", f"({low:.3f}, {high:.3f})", hint)
+    requested = [float(r) for r in requested]
+    want = [not (expected[0] <= r <= expected[1]) for r in requested]
+    try:
+        flags = [bool(f) for f in flag_extrapolation(list(requested), float(expected[0]), float(expected[1]))]
+    except TypeError:
+        _fail("flag_extrapolation returned the wrong kind of value", f"{len(requested)} booleans",
+              "something that is not a list", "return one True (outside) or False (inside) per requested radius.")
+    if flags != want:
+        hint = ("the flags are inverted: True means outside the range (extrapolation)."
+                if flags == [not f for f in want] else
+                "True for every radius below low or above high, False for those in between.")
+        _fail(f"flag_extrapolation is wrong for the radii {requested}", str(want), str(flags), hint)
+    print(f"Correct: seen radii {expected[0]:.2f} to {expected[1]:.2f}; outside them: "
+          f"{[r for r, f in zip(requested, want) if f]}.")

@@ -45,6 +45,28 @@ def velocity_and_divergence(velocity, x: torch.Tensor, t: torch.Tensor,
     return v, divergence
 
 
+def hutchinson_divergence(velocity, x: torch.Tensor, t, n_probes: int = 1, probe: str = "rademacher",
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Hutchinson's unbiased estimate of div v = tr(dv/dx): E[z^T (dv/dx) z] over random z.
+
+    Each probe z (B, D) costs one vector-Jacobian product, whatever D is; the exact trace costs
+    D of them. probe: 'rademacher' (entries +-1) or 'gaussian' (N(0, 1)). Returns (B,), the
+    mean over ``n_probes`` probes; its variance falls as 1 / n_probes.
+    """
+    n_probes = check_positive_int("n_probes", n_probes)
+    probe = check_choice("probe", probe, ("rademacher", "gaussian"))
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        v = velocity(x, t)
+        estimate = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        for _ in range(n_probes):
+            z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+            z = (z.sign() if probe == "rademacher" else z).to(x.device)
+            z_jacobian = torch.autograd.grad(v, x, grad_outputs=z, retain_graph=True)[0]    # z^T dv/dx
+            estimate = estimate + (z_jacobian * z).sum(dim=1)
+    return estimate.detach() / n_probes
+
+
 class AugmentedField(nn.Module):
     """The field of the augmented state [x, L]: (B, D + 1) -> [v(x, t), div v(x, t)].
 
@@ -184,5 +206,37 @@ def plot_density_comparison(model, base: str = "gaussian", limit: float = 5.0, n
     return fig
 
 
-__all__ = ["AugmentedField", "FlowSolver", "base_log_density", "log_density_grid", "log_likelihood",
-           "plot_density_comparison", "ring_log_density", "velocity_and_divergence"]
+def plot_sample_densities(samples: dict, limit: float = 5.0, n_grid: int = 120, max_points: int = 1000):
+    """The exact ring density beside a seaborn kernel density estimate of each sample set.
+
+    samples: {title: (N, 2) points}; the first ``max_points`` of each are used. One row of
+    panels sharing the axes: the true density (filled contours of p), then one KDE per entry.
+    Returns the Figure.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from .plotting import square_axes
+
+    if not isinstance(samples, dict) or not samples:
+        raise ValueError(f"samples must be a non-empty dict {{title: (N, 2) points}}, got {type(samples).__name__}")
+    points = {title: as_points(f"samples[{title!r}]", x)[:max_points].detach().cpu().numpy()
+              for title, x in samples.items()}
+    axis = np.linspace(-limit, limit, n_grid)
+    xx, yy = np.meshgrid(axis, axis)
+    density = ring_log_density(np.stack([xx.ravel(), yy.ravel()], axis=1)).exp().numpy().reshape(xx.shape)
+    fig, axes = plt.subplots(1, len(points) + 1, figsize=(3.2 * (len(points) + 1), 3.4), sharex=True, sharey=True)
+    axes[0].contourf(xx, yy, density, levels=np.linspace(0.05, 1, 9) * density.max(), cmap="mako_r")
+    square_axes(axes[0], "exact density of the ring", limit=limit)
+    for ax, (title, x) in zip(axes[1:], points.items()):
+        sns.kdeplot(x=x[:, 0], y=x[:, 1], ax=ax, fill=True, levels=8, cmap="mako_r", bw_adjust=0.5)
+        square_axes(ax, title, limit=limit)
+    for ax in axes:
+        ax.grid(False)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["AugmentedField", "FlowSolver", "base_log_density", "hutchinson_divergence", "log_density_grid",
+           "log_likelihood", "plot_density_comparison", "plot_sample_densities", "ring_log_density",
+           "velocity_and_divergence"]

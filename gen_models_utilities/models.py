@@ -10,11 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_real
+from ._checks import check_choice, check_real
 
 
-def mlp(sizes: list[int], final_activation: bool = False) -> nn.Sequential:
-    """Linear layers of the given widths with a ReLU between consecutive ones.
+# Activations a model can be built with, by name (a name, not a class, so checkpoints stay plain data).
+ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus, "tanh": nn.Tanh}
+
+
+def mlp(sizes: list[int], final_activation: bool = False, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """Linear layers of the given widths with an activation (ReLU by default) between them.
 
     mlp([1, 16, 16]) is Linear(1, 16), ReLU, Linear(16, 16).
     """
@@ -22,7 +26,7 @@ def mlp(sizes: list[int], final_activation: bool = False) -> nn.Sequential:
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2 or final_activation:
-            layers.append(nn.ReLU())
+            layers.append(activation())
     return nn.Sequential(*layers)
 
 
@@ -32,12 +36,16 @@ class VelocityModel(nn.Module):
     condition_dim = 0
     condition_kind: str | None = None
 
-    def __init__(self, time_emb_dim: int = 16, hidden_dim: int = 128, n_hidden: int = 4, cond_width: int = 0):
+    def __init__(self, time_emb_dim: int = 16, hidden_dim: int = 128, n_hidden: int = 4, cond_width: int = 0,
+                 activation: str = "relu"):
         super().__init__()
+        act = ACTIVATIONS[check_choice("activation", activation, tuple(ACTIVATIONS))]
         self.config = {"time_emb_dim": time_emb_dim, "hidden_dim": hidden_dim}
+        if activation != "relu":                  # a smooth one ('silu', ...), kept for checkpoints
+            self.config["activation"] = activation
         # A small MLP embeds the continuous time (an nn.Embedding needs integer steps).
-        self.time_mlp = mlp([1, time_emb_dim, time_emb_dim, time_emb_dim])
-        self.net = mlp([2 + time_emb_dim + cond_width] + [hidden_dim] * n_hidden + [2])
+        self.time_mlp = mlp([1, time_emb_dim, time_emb_dim, time_emb_dim], activation=act)
+        self.net = mlp([2 + time_emb_dim + cond_width] + [hidden_dim] * n_hidden + [2], activation=act)
 
     def embed_condition(self, condition: torch.Tensor) -> torch.Tensor:
         """Condition (B, condition_dim) -> features fed to the trunk."""
@@ -59,8 +67,8 @@ class VelocityModel(nn.Module):
 class VelocityField(VelocityModel):
     """Unconditional velocity field v(x, t): the model of sections 17.4 and 17.5."""
 
-    def __init__(self, time_emb_dim: int = 16, hidden_dim: int = 128):
-        super().__init__(time_emb_dim, hidden_dim)
+    def __init__(self, time_emb_dim: int = 16, hidden_dim: int = 128, activation: str = "relu"):
+        super().__init__(time_emb_dim, hidden_dim, activation=activation)
 
 
 class ConditionalVelocityField(VelocityModel):
@@ -80,8 +88,9 @@ class ConditionalVelocityField(VelocityModel):
 class ConditionalVelocityFieldRadius(VelocityModel):
     """Velocity field v(x, t, r) conditioned on a radius r: (B, 1), embedded by its own MLP.
 
-    ``trained_radius_range`` (a buffer, saved with the weights) holds the smallest and largest
-    radius seen in training, so that samplers can flag requests outside it as extrapolation.
+    ``trained_radius_range`` (a buffer, saved with the weights) holds the radii seen often in
+    training, the 1st and 99th percentiles of the training radii, so that samplers can flag
+    requests outside it as extrapolation (the rarest 1% at each end count as outside).
     """
 
     condition_kind = "radius"

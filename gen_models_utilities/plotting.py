@@ -104,8 +104,10 @@ def plot_pairs(x0, x1, n_lines: int = 12, ax=None, title: str | None = None):
     return fig
 
 
-def plot_loss(losses, ax=None, window: int = 50, title: str = "training loss"):
-    """Per-step losses (light) and their running mean over ``window`` steps."""
+def plot_loss(losses, ax=None, window: int = 50, title: str = "training loss", floors: dict | None = None):
+    """Per-step losses (light) and their running mean over ``window`` steps.
+
+    ``floors`` {label: value}: horizontal dashed lines, e.g. the exact loss floor."""
     values = as_real_tensor("losses", losses).double().numpy(force=True)
     if values.ndim != 1:
         raise ValueError(f"losses must be a sequence of numbers (1-D), got shape {values.shape}")
@@ -115,6 +117,8 @@ def plot_loss(losses, ax=None, window: int = 50, title: str = "training loss"):
     if len(values) >= window:
         smooth = np.convolve(values, np.ones(window) / window, mode="valid")
         ax.plot(np.arange(window - 1, len(values)), smooth, color="tab:blue", label=f"mean of {window}")
+    for (label, value), color in zip(_labelled_values("floors", floors), ("black", "tab:green", "tab:purple")):
+        ax.axhline(value, color=color, ls="--", lw=1, label=label)
     ax.set_xlabel("training step")
     ax.set_ylabel("MSE loss")
     ax.set_title(title)
@@ -128,13 +132,18 @@ def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: f
 
     t = check_real("t", t, low=0.0, high=1.0)
     n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=1000)
-    if not isinstance(model, torch.nn.Module) or next(model.parameters(), None) is None:
-        raise TypeError(f"model must be a torch.nn.Module with weights, got {_short(model)}")
+    if isinstance(model, torch.nn.Module):
+        if next(model.parameters(), None) is None:
+            raise TypeError(f"model must be a torch.nn.Module with weights, got {_short(model)}")
+        device = next(model.parameters()).device
+        model.eval()
+    elif callable(model):                  # an exact field such as marginal_field.RingMarginalField
+        device = torch.device("cpu")
+    else:
+        raise TypeError(f"model must be a torch.nn.Module with weights or a field(x, t), got {_short(model)}")
     axis = np.linspace(-limit, limit, n_grid)
     xx, yy = np.meshgrid(axis, axis)
-    device = next(model.parameters()).device
     grid = torch.tensor(np.stack([xx.ravel(), yy.ravel()], axis=1), dtype=torch.float32, device=device)
-    model.eval()
     with torch.no_grad():
         times = torch.full((len(grid), 1), t, device=device)
         cond = broadcast_condition(condition, len(grid), model)
@@ -143,14 +152,18 @@ def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: f
 
 
 def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", condition=None, data=None,
-                        base=None, n_grid: int = 20, title: str | None = None, density: float = 0.9):
+                        base=None, n_grid: int = 20, title: str | None = None, density: float = 0.9,
+                        width: float = 0.004):
     """The learned field at time ``t`` as arrows ('quiver') or streamlines ('stream').
 
-    ``model`` is put in eval mode here (the model drawn, not another one). ``density`` sets
-    how closely streamlines are packed (matplotlib's streamplot density; 'stream' only).
+    ``model`` is put in eval mode here (the model drawn, not another one); an exact field
+    ``field(x, t)`` (``marginal_field.RingMarginalField``) is drawn the same way. ``density`` sets
+    how closely streamlines are packed (matplotlib's streamplot density; 'stream' only);
+    ``width`` the arrows' shaft width as a fraction of the plot width ('quiver' only).
     """
     check_choice("kind", kind, ("quiver", "stream"))
     density = check_real("density", density, low=0.05, high=5.0)
+    width = check_real("width", width, low=0.0, high=0.1, low_open=True)
     xx, yy, u, v = velocity_on_grid(model, t, condition, n_grid)       # checks t before a figure exists
     fig, ax = new_axes(ax)
     if base is not None:
@@ -160,7 +173,7 @@ def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", conditio
         d = _array("data", data)
         ax.scatter(d[:, 0], d[:, 1], s=3, color="tab:red", alpha=0.25)
     if kind == "quiver":
-        ax.quiver(xx, yy, u, v, color="tab:blue", alpha=0.8, width=0.004)
+        ax.quiver(xx, yy, u, v, color="tab:blue", alpha=0.8, width=width)
     else:
         speed = np.hypot(u, v)
         stream = ax.streamplot(xx, yy, u, v, color="tab:blue", density=density, num_arrows=0,
@@ -195,17 +208,23 @@ def _arrowheads_on_streamlines(ax, segments: list, color: str) -> None:
               headlength=5, headaxislength=4.5)
 
 
-def plot_trajectories(trajectory, ax=None, n_paths: int = 100, data=None, title: str | None = None):
-    """Paths of the first ``n_paths`` particles from a (S + 1, B, 2) trajectory."""
+def plot_trajectories(trajectory, ax=None, n_paths: int = 100, data=None, title: str | None = None,
+                      color: str = "tab:blue", label: str | None = None):
+    """Paths of the first ``n_paths`` particles from a (S + 1, B, 2) trajectory.
+
+    ``color`` and ``label`` name the paths, so two sets can share one axes."""
     path = as_trajectory("trajectory", trajectory, dim=2).numpy()
     n_paths = min(check_positive_int("n_paths", n_paths), path.shape[1])
     fig, ax = new_axes(ax)
     if data is not None:
         d = _array("data", data)
         ax.scatter(d[:, 0], d[:, 1], s=3, color="0.7", alpha=0.4)
-    ax.plot(path[:, :n_paths, 0], path[:, :n_paths, 1], color="tab:blue", lw=0.6, alpha=0.6)
-    ax.scatter(path[0, :n_paths, 0], path[0, :n_paths, 1], s=6, color="tab:blue", label="start")
-    ax.scatter(path[-1, :n_paths, 0], path[-1, :n_paths, 1], s=6, color="tab:red", label="end")
+    lines = ax.plot(path[:, :n_paths, 0], path[:, :n_paths, 1], color=color, lw=0.6, alpha=0.6)
+    if label is not None:
+        lines[0].set_label(label)
+    first = "start" not in {artist.get_label() for artist in ax.collections}     # label start/end once per axes
+    ax.scatter(path[0, :n_paths, 0], path[0, :n_paths, 1], s=6, color="tab:blue", label="start" if first else None)
+    ax.scatter(path[-1, :n_paths, 0], path[-1, :n_paths, 1], s=6, color="tab:red", label="end" if first else None)
     square_axes(ax, title)
     ax.legend(loc="upper right", fontsize="small")
     return fig
@@ -278,4 +297,102 @@ def plot_conditional_samples_continuous(samples_by_value: dict, real_data=None, 
         ax.plot(value * np.cos(angle), value * np.sin(angle), "--" if outside else "-", color=color, lw=0.8)
     square_axes(ax, title)
     ax.legend(loc="upper right", fontsize="x-small")
+    return fig
+
+
+def _labelled_values(name: str, values: dict | None) -> list[tuple[str, float]]:
+    """{label: number} as a checked list of (label, float)."""
+    if values is None:
+        return []
+    if not isinstance(values, dict):
+        raise TypeError(f"{name} must be a dict {{label: number}} or None, got {_short(values)}")
+    return [(str(label), check_real(f"{name}[{label!r}]", value)) for label, value in values.items()]
+
+
+def plot_pair_velocities(point, velocities, arrows: dict, ax=None, scale: float = 0.5, n_shown: int = 200,
+                         span: float = 2.5, title: str | None = None):
+    """Per-pair velocities x1 - x0 of pairs passing near ``point`` and a few summary arrows.
+
+    Args:
+        point: (2,) where the pairs pass at time t.
+        velocities: (N, 2) their per-pair velocities; the first ``n_shown`` are drawn as thin
+            grey arrows from ``point``.
+        arrows: {label: (2,) velocity}, each drawn as a thick arrow from ``point`` (at most 4).
+        scale: every arrow is drawn ``scale`` times its velocity long.
+        span: the axes show ``point`` +- ``span``.
+    """
+    where = as_real_tensor("point", point).double().reshape(-1).numpy(force=True)
+    if where.shape != (2,):
+        raise ValueError(f"point must hold 2 numbers, got shape {where.shape}")
+    fan = _array("velocities", velocities)[:check_positive_int("n_shown", n_shown)]
+    if not isinstance(arrows, dict) or not 1 <= len(arrows) <= 4:
+        raise TypeError(f"arrows must be a dict of 1 to 4 {{label: (2,) velocity}}, got {_short(arrows)}")
+    scale = check_real("scale", scale, low=0.0, low_open=True)
+    span = check_real("span", span, low=0.0, low_open=True)
+    fig, ax = new_axes(ax)
+    ax.quiver(np.full(len(fan), where[0]), np.full(len(fan), where[1]), scale * fan[:, 0], scale * fan[:, 1],
+              angles="xy", scale_units="xy", scale=1, color="0.55", alpha=0.35, width=0.003,
+              label=f"{len(fan)} per-pair velocities")
+    for (label, velocity), color, width in zip(arrows.items(), ("black", "tab:red", "tab:green", "tab:purple"),
+                                               (0.022, 0.014, 0.007, 0.004)):    # narrower on top: all stay visible
+        v = as_real_tensor(f"arrows[{label!r}]", velocity).double().reshape(-1).numpy(force=True)
+        if v.shape != (2,):
+            raise ValueError(f"arrows[{label!r}] must hold 2 numbers, got shape {v.shape}")
+        ax.quiver(where[0], where[1], scale * v[0], scale * v[1], angles="xy", scale_units="xy", scale=1,
+                  color=color, width=width, label=label)
+    ax.plot(*where, "o", color="black", markersize=5)
+    square_axes(ax, title)
+    ax.set_xlim(where[0] - span, where[0] + span)
+    ax.set_ylim(where[1] - span, where[1] + span)
+    ax.legend(loc="lower left", fontsize="x-small")
+    return fig
+
+
+def plot_loss_floor(times, floor, losses: dict | None = None, ax=None, title: str = "loss at each time t"):
+    """The exact loss floor against t (a line) and models' losses at some times (markers).
+
+    Args:
+        times, floor: (T,) times in [0, 1] and the floor at each.
+        losses: {label: (times (M,), losses (M,))} measured per t, e.g. for a model.
+    """
+    t = as_real_tensor("times", times).double().reshape(-1).numpy(force=True)
+    f = as_real_tensor("floor", floor).double().reshape(-1).numpy(force=True)
+    if t.shape != f.shape:
+        raise ValueError(f"times and floor must have the same length, got {len(t)} and {len(f)}")
+    fig, ax = new_axes(ax, size=(6, 3.4))
+    ax.plot(t, f, color="black", lw=1.5, label="exact floor (no model does better)")
+    for (label, (at, value)), marker in zip((losses or {}).items(), "osD^v"):
+        at = as_real_tensor(f"losses[{label!r}] times", at).double().reshape(-1).numpy(force=True)
+        value = as_real_tensor(f"losses[{label!r}] values", value).double().reshape(-1).numpy(force=True)
+        if at.shape != value.shape:
+            raise ValueError(f"losses[{label!r}] needs as many times as values, got {len(at)} and {len(value)}")
+        ax.plot(at, value, marker=marker, linestyle="none", markersize=5, label=label)
+    ax.set_xlabel("time t")
+    ax.set_ylabel("MSE loss at t")
+    ax.set_xlim(0, 1)
+    ax.set_title(title)
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+def plot_field_error(model, field, t: float, ax=None, points=None, n_grid: int = 41, vmax: float | None = None,
+                     title: str | None = None):
+    """Heat map of |model(x, t) - field(x, t)|: where a learned field departs from an exact one.
+
+    ``points`` (N, 2), e.g. samples of x_t, are drawn on top, to show where the error matters.
+    ``vmax`` fixes the colour scale (share it between panels). Returns the Figure.
+    """
+    xx, yy, u, v = velocity_on_grid(model, t, n_grid=n_grid)
+    _, _, u_exact, v_exact = velocity_on_grid(field, t, n_grid=n_grid)
+    error = np.hypot(u - u_exact, v - v_exact)
+    if vmax is not None:
+        vmax = check_real("vmax", vmax, low=0.0, low_open=True)
+    fig, ax = new_axes(ax)
+    mesh = ax.pcolormesh(xx, yy, error, cmap="magma", vmin=0.0, vmax=vmax, shading="nearest")
+    if points is not None:
+        d = _array("points", points)
+        ax.plot(d[:, 0], d[:, 1], linestyle="none", marker="o", markersize=1.2, markeredgewidth=0,
+                color="tab:cyan", alpha=0.5)
+    square_axes(ax, title if title is not None else f"|v_theta - u_t| at t = {t:.2f}")
+    fig.colorbar(mesh, ax=ax, fraction=0.046, pad=0.03)
     return fig

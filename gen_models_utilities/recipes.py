@@ -2,6 +2,8 @@
 
 ``train_recipe(kind, base)`` trains from scratch and measures the quality figures stored with
 the checkpoint (``python -m tools.retrain_checkpoints`` runs it for every kind and base).
+``COMPANIONS`` adds the models of the companion notebooks: variants of a chapter kind on one
+base, trained with the same budget, loaded like the others (``load_pretrained("fm_reflow", "gaussian")``).
 """
 from __future__ import annotations
 
@@ -24,12 +26,34 @@ MODEL_KINDS = {"fm": (VelocityField, 8000), "onehot": (ConditionalVelocityField,
 # The chapter's recipe (AdamW, lr 1e-3, t ~ U[0, 1]) trained longer leaves about 2.3-2.6% of
 # samples between the modes; logit-normal times and a cosine-decayed lr bring that to about 0.5%.
 COMMON = {"batch_size": 512, "lr": 2e-3, "schedule": "cosine", "time_sampling": "logit_normal"}
+# companion -> (chapter kind, base, what differs from that kind's recipe). 'coupling' names a
+# key of couplings.COUPLINGS; a 'teacher' recipe is one reflow: start from the teacher's weights
+# and train on ``pairs`` pairs (x0, ODE(x0)) made by the teacher with ``pair_solver``.
+COMPANIONS = {
+    "fm_ot_block256": ("fm", "gaussian", {"coupling": "ot_block256"}),
+    "fm_ot_block128": ("fm", "gaussian", {"coupling": "ot_block128"}),
+    "fm_ot_block64": ("fm", "gaussian", {"coupling": "ot_block64"}),
+    "fm_reflow": ("fm", "gaussian", {"teacher": "fm_gaussian", "pairs": 32000, "pair_solver": "rk4",
+                                     "pair_steps": 25, "pair_seed": 1}),
+}
+
+
+def check_kind_and_base(kind: str, base: str) -> tuple[str, str]:
+    """(kind, canonical base) for a chapter kind on any base or a companion on its own base."""
+    check_choice("kind", kind, tuple(MODEL_KINDS) + tuple(COMPANIONS))
+    base = canonical_base_name(base)
+    if kind in COMPANIONS and base != COMPANIONS[kind][1]:
+        raise ValueError(f"base must be {COMPANIONS[kind][1]!r} for the companion model {kind!r}, got {base!r}")
+    return kind, base
 
 
 def recipe(kind: str, base: str) -> dict:
-    """The recipe of the shipped model of ``kind`` ('fm', 'onehot', 'radius') trained from ``base``."""
-    model_class, n_steps = MODEL_KINDS[check_choice("kind", kind, tuple(MODEL_KINDS))]
-    return {"model": model_class.__name__, "base": canonical_base_name(base), "n_steps": n_steps, **COMMON}
+    """The recipe of the shipped model of ``kind`` ('fm', 'onehot', 'radius' or a key of
+    ``COMPANIONS``) trained from ``base``."""
+    kind, base = check_kind_and_base(kind, base)
+    chapter_kind, _, changes = COMPANIONS.get(kind, (kind, base, {}))
+    model_class, n_steps = MODEL_KINDS[chapter_kind]
+    return {"model": model_class.__name__, "base": base, "n_steps": n_steps, **COMMON, **changes}
 
 
 def measure_quality(model, base: str, n_samples: int = 2000, seed: int = 1) -> dict:
@@ -60,15 +84,37 @@ def train_recipe(kind: str, base: str, n_steps: int | None = None, seed: int = 0
     spec = recipe(kind, base)
     if n_steps is not None:
         spec["n_steps"] = n_steps
+    if "teacher" in spec:
+        return _train_reflow(kind, spec, seed, progress)
+    chapter_kind = COMPANIONS.get(kind, (kind,))[0]
     with torch.random.fork_rng(devices=[]):     # seeded initial weights; global state left as it was
         torch.manual_seed(seed)
-        model = MODEL_KINDS[kind][0]()
+        model = MODEL_KINDS[chapter_kind][0]()
     points, labels = create_ring_gaussians(DATA_SIZE, seed=DATA_SEED)
     result = train(model, points, base=spec["base"], n_steps=spec["n_steps"], batch_size=spec["batch_size"],
                    lr=spec["lr"], schedule=spec["schedule"], time_sampling=spec["time_sampling"],
-                   labels=labels if kind == "onehot" else None, seed=seed, progress=progress)
-    metadata = {"recipe_name": f"{kind}_{spec['base']}", "base": spec["base"], "recipe": spec,
-                "steps": spec["n_steps"], "train_seconds": round(result.seconds, 1),
-                "final_loss": round(float(np.mean(result.losses[-200:])), 4),
-                "quality": measure_quality(model, spec["base"])}
-    return model, metadata
+                   coupling=spec.get("coupling", "independent"),
+                   labels=labels if chapter_kind == "onehot" else None, seed=seed, progress=progress)
+    return model, _metadata(kind, spec, model, result)
+
+
+def _train_reflow(kind: str, spec: dict, seed: int, progress: bool):
+    """One reflow of the shipped teacher: its weights, retrained on pairs from its own ODE."""
+    from .checkpoints import load_pretrained
+    from .reflow import reflow_pairs, train_on_pairs
+
+    teacher_kind = spec["teacher"].removesuffix(f"_{spec['base']}")
+    model, _ = load_pretrained(teacher_kind, spec["base"])
+    pairs = reflow_pairs(model, spec["pairs"], base=spec["base"], method=spec["pair_solver"],
+                         n_steps=spec["pair_steps"], seed=spec["pair_seed"])
+    result = train_on_pairs(model, pairs, n_steps=spec["n_steps"], batch_size=spec["batch_size"], lr=spec["lr"],
+                            schedule=spec["schedule"], time_sampling=spec["time_sampling"], seed=seed,
+                            progress=progress)
+    return model, _metadata(kind, spec, model, result)
+
+
+def _metadata(kind: str, spec: dict, model, result) -> dict:
+    return {"recipe_name": f"{kind}_{spec['base']}", "base": spec["base"], "recipe": spec,
+            "steps": spec["n_steps"], "train_seconds": round(result.seconds, 1),
+            "final_loss": round(float(np.mean(result.losses[-200:])), 4),
+            "quality": measure_quality(model, spec["base"])}

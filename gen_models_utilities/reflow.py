@@ -1,9 +1,11 @@
 """Reflow (rectified flow): straighten a trained flow by retraining it on its own pairs.
 
-A trained model carries each base point x0 to some x1 = ODE(x0). Those pairs are a
-coupling in which no two straight lines x0 -> x1 need to cross, so a model trained on them
-(with the usual straight-line loss) learns a field whose paths are close to straight, and a
-single Euler step lands near where the whole ODE solve would have.
+A trained model carries each base point x0 to some x1 = ODE(x0). Two ODE trajectories never
+cross, but the straight chords x0 -> x1 between their end points can, so a model trained on
+these pairs (with the usual straight-line loss) learns a field that is straighter, not
+straight: the paths become straight only in the limit of repeated reflow. The new model
+learns the teacher's coupling, so it inherits the teacher's errors (its x1 are the teacher's
+samples, not data).
 
     pairs = reflow_pairs(model, 8000, seed=1)          # x0 (N, 2), x1 (N, 2), conditions
     result = train_on_pairs(model_copy, pairs, n_steps=1000, seed=2)
@@ -20,7 +22,7 @@ from .base_distributions import sample_base
 from .loaders import RandomBatches
 from .paths import conditional_velocity, interpolate
 from .solvers import solve_ode, solver_names
-from .training import TrainingResult, check_training_budget, run_steps
+from .training import TIME_SAMPLINGS, TrainingResult, check_training_budget, run_steps, sample_times
 
 
 @dataclass
@@ -63,13 +65,14 @@ def reflow_pairs(model: nn.Module, n_pairs: int = 8000, base: str = "gaussian", 
 
 
 def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, batch_size: int = 256,
-                   lr: float = 1e-3, schedule: str = "cosine", seed=None,
+                   lr: float = 1e-3, schedule: str = "cosine", time_sampling: str = "uniform", seed=None,
                    generator: torch.Generator | None = None, progress=None) -> TrainingResult:
     """Regress ``model`` onto x1 - x0 along the straight lines of fixed ``pairs`` (one reflow).
 
     The same loss and training loop as ``training.train``, but each batch takes
     whole pairs (x0, x1[, condition]) instead of pairing fresh base points with data.
     Start from a copy of the model that made the pairs: it already knows the endpoints.
+    time_sampling: how t is drawn, 'uniform' or 'logit_normal' (see ``training.sample_times``).
     progress: show a tqdm bar (None: unless GEN_MODELS_PROGRESS=0).
     """
     if not isinstance(model, nn.Module):
@@ -77,6 +80,7 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     if not isinstance(pairs, ReflowPairs):
         raise TypeError(f"pairs must be a ReflowPairs (from reflow_pairs), got {type(pairs).__name__}")
     n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
+    check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)
     x0, x1 = as_points("pairs.x0", pairs.x0), as_points("pairs.x1", pairs.x1)
     if x0.shape != x1.shape:
         raise ValueError(f"pairs.x0 and pairs.x1 must have the same shape, got {tuple(x0.shape)} and {tuple(x1.shape)}")
@@ -94,11 +98,12 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     def batch_loss() -> torch.Tensor:
         x1_batch, extra = batches.sample()
         x0_batch, condition = extra[:, :2], (extra[:, 2:] if width else None)
-        t = torch.rand(batch_size, 1, generator=rng).to(device)
+        t = sample_times(batch_size, time_sampling, rng).to(device)
         x_t, u_t = interpolate(x0_batch, x1_batch, t), conditional_velocity(x0_batch, x1_batch)
         prediction = model(x_t, t) if condition is None else model(x_t, t, condition)
         return nn.functional.mse_loss(prediction, u_t)
 
     result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
-                                    "schedule": schedule, "coupling": "reflow"})
+                                    "schedule": schedule, "time_sampling": time_sampling,
+                                    "coupling": "reflow"})
     return run_steps(model, batch_loss, n_steps, lr, schedule, result, desc="reflow", progress=progress)

@@ -94,6 +94,15 @@ def check_training_budget(n_steps, batch_size, lr, schedule: str) -> tuple[int, 
             check_real("lr", lr, low=0.0, low_open=True))
 
 
+def training_step(optimizer: torch.optim.Optimizer, batch_loss) -> float:
+    """One step of the chapter: the loss on a fresh batch, autograd's backward, AdamW's update."""
+    loss = batch_loss()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def run_steps(model: nn.Module, batch_loss, n_steps: int, lr: float, schedule: str, result: TrainingResult,
               desc: str = "training", progress=None, after_step=None) -> TrainingResult:
     """The loop every trainer shares: ``n_steps`` AdamW steps on the losses of ``batch_loss()``.
@@ -114,16 +123,36 @@ def run_steps(model: nn.Module, batch_loss, n_steps: int, lr: float, schedule: s
     for step in tqdm(range(n_steps), desc=desc, disable=not progress, mininterval=0.5):
         if schedule == "cosine":
             optimizer.param_groups[0]["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / n_steps))
-        loss = batch_loss()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        result.losses.append(training_step(optimizer, batch_loss))
         if after_step is not None:
             after_step()
-        result.losses.append(loss.item())
     result.seconds = time.perf_counter() - start
     model.eval()
     return result
+
+
+def flow_matching_batch_loss(batches: RandomBatches, base_distribution, pair, rng: torch.Generator | None,
+                             model: nn.Module, condition_dropout: float = 0.0, time_sampling: str = "uniform"):
+    """``batch_loss()``: the flow matching loss of ``model`` on a fresh batch (0-dim, with its graph).
+
+    Each call draws x1 (B, 2) and its condition from ``batches``, x0 from ``base_distribution``,
+    pairs them with the coupling ``pair``, draws t and regresses model(x_t, t[, c]) onto x1 - x0.
+    """
+    batch_size, device = batches.batch_size, batches.points.device
+
+    def batch_loss() -> torch.Tensor:
+        x1, c = batches.sample()
+        x0 = base_distribution.sample(batch_size, rng).to(device)
+        if pair is not independent_coupling:       # random pairs need no work: x0 as drawn
+            x0 = pair(x0, x1, c)
+        if c is not None and condition_dropout > 0:
+            c = c * (torch.rand(batch_size, 1, generator=rng) >= condition_dropout).to(device)
+        t = sample_times(batch_size, time_sampling, rng).to(device)
+        x_t, u_t = interpolate(x0, x1, t), conditional_velocity(x0, x1)
+        prediction = model(x_t, t) if c is None else model(x_t, t, c)
+        return nn.functional.mse_loss(prediction, u_t)
+
+    return batch_loss
 
 
 def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, batch_size: int = 256,
@@ -172,22 +201,13 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     points = as_points("data", data)
     cond = conditions_for(model, points, labels, conditions)
     if getattr(model, "condition_kind", None) == "radius":
-        model.trained_radius_range.copy_(torch.stack([cond.min(), cond.max()]))
+        model.trained_radius_range.copy_(torch.quantile(cond[:, 0], torch.tensor([0.01, 0.99], device=cond.device)))
     device = check_device("device", device) or parameters[0].device
     model.to(device)
     batches = RandomBatches(points, batch_size, cond, generator=rng, device=device)
 
-    def batch_loss() -> torch.Tensor:
-        x1, c = batches.sample()
-        x0 = base_distribution.sample(batch_size, rng).to(device)
-        if pair is not independent_coupling:       # random pairs need no work: x0 as drawn
-            x0 = pair(x0, x1, c)
-        if c is not None and condition_dropout > 0:
-            c = c * (torch.rand(batch_size, 1, generator=rng) >= condition_dropout).to(device)
-        t = sample_times(batch_size, time_sampling, rng).to(device)
-        x_t, u_t = interpolate(x0, x1, t), conditional_velocity(x0, x1)
-        prediction = model(x_t, t) if c is None else model(x_t, t, c)
-        return nn.functional.mse_loss(prediction, u_t)
+    batch_loss = flow_matching_batch_loss(batches, base_distribution, pair, rng, model, condition_dropout,
+                                          time_sampling)
 
     ema = [p.detach().clone() for p in parameters] if ema_decay is not None else None
 

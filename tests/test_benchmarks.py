@@ -15,13 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:                      # `benchmarks` is a folder of the repo, not installed
     sys.path.insert(0, str(REPO))
 
-from benchmarks import nfe, quality, report, run, speed, time_to_quality  # noqa: E402
+from benchmarks import nfe, ot_cost, quality, report, run, speed, time_to_quality  # noqa: E402
 from benchmarks.contenders import PEERS, ChapterLoop, fresh_model  # noqa: E402
 from gen_models_utilities import create_ring_gaussians, solvers  # noqa: E402
 
 TINY = run.Budget(name="quick", judge_samples=200, speed_chunk=3, speed_rounds=1, speed_batch_sizes=(16, 32),
                   cap_s=0.5, ladder=(5,), step_ladder=(1, 2), tolerance_ladder=(3e-1,), reflow_steps=3,
-                  reflow_pairs=100, widget_repeats=1, notebooks=False)
+                  reflow_pairs=100, widget_repeats=1, ot_chunk=2, ot_rounds=1, notebooks=False)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,25 @@ def test_training_speed_reports_every_contender_at_every_batch():
     assert all(math.isfinite(v) and v > 0 for v in speeds.values())
     assert speeds["speed_ratio_package_vs_chapter_loop_batch8"] == pytest.approx(
         speeds["speed_steps_per_s_package_batch8"] / speeds["speed_steps_per_s_chapter_loop_batch8"])
+
+
+def test_ot_cost_is_each_couplings_step_time_over_an_independent_step(monkeypatch):
+    seen = []
+
+    def fake_run(model, data, n_steps, seed=0, coupling="independent", **recipe):
+        seen.append((coupling, recipe["batch_size"], recipe["lr"]))
+        return n_steps * {"independent": 0.004, "ot": 0.040, "ot_block64": 0.006}[coupling]
+
+    monkeypatch.setattr(ot_cost, "package_run", fake_run)
+    recipe = {"batch_size": 64, "lr": 2e-3, "schedule": "cosine", "time_sampling": "logit_normal", "model": "x"}
+    costs = ot_cost.ot_step_cost(recipe, chunk_steps=5, rounds=2, couplings=("ot", "ot_block64"), n_points=100)
+    assert costs["ot_cost_ms_per_step_independent_batch64"] == pytest.approx(4.0)
+    assert costs["ot_cost_ratio_ot_batch64"] == pytest.approx(10.0)
+    assert costs["ot_cost_ratio_ot_block64_batch64"] == pytest.approx(1.5)
+    assert "ot_cost_ratio_independent_batch64" not in costs
+    assert {batch for _, batch, _ in seen} == {64} and {lr for _, _, lr in seen} == {2e-3}   # one recipe
+    lines = report.ot_cost_lines(costs)
+    assert lines[2].startswith("| ot (batch 64) | 40.0") and lines[3].startswith("| ot_block64 (batch 64) | 6.0")
 
 
 def test_every_speed_contender_trains_at_the_same_recipe():
@@ -162,6 +181,7 @@ def test_quick_run_writes_a_flat_json_of_finite_numbers(tiny_results, tmp_path):
     required += [f"time_to_quality_{key}_{name}" if key == "s" else f"time_to_quality_{name}_{key}"
                  for name in time_to_quality.recipe_variants({"batch_size": 1, "lr": 1}) for key in ("s", "reached")]
     required += [f"nfe_to_quality_{s}_{c}" for s in solvers.solver_names() for c in ("independent", "ot", "reflow")]
+    required += [f"ot_cost_ratio_{c}_batch512" for c in ot_cost.OT_COUPLINGS]
     missing = [key for key in required if key not in results]
     assert not missing
     for key, value in results.items():
@@ -180,6 +200,7 @@ def test_report_and_figure_from_results(tiny_results, tmp_path):
     assert all(f"| {name} |" in text for name in solvers.solver_names())      # one NFE row per solver
     assert "| 16 |" in text and "| 32 |" in text                                # one speed row per batch
     assert "| constant, uniform (the chapter's) |" in text
+    assert "| minibatch OT's cost per training step |" in text and "| ot_block64 (batch 512) |" in text
     from benchmarks.plot import plot_results
 
     path = plot_results(tiny_results, tmp_path / "bench.png")

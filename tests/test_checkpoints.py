@@ -17,7 +17,8 @@ from gen_models_utilities.checkpoints import (FORMAT_VERSION, PRETRAINED_DIR, Ch
                                               load_pretrained, save_checkpoint)
 from gen_models_utilities.metrics import ring_quality
 from gen_models_utilities.base_distributions import BASES
-from gen_models_utilities.recipes import MODEL_KINDS, measure_quality, recipe, train_recipe
+from gen_models_utilities.couplings import COUPLINGS
+from gen_models_utilities.recipes import COMPANIONS, MODEL_KINDS, measure_quality, recipe, train_recipe
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -225,12 +226,49 @@ def test_short_fm_gaussian_recipe_still_reaches_its_quality():
     assert quality["w2"] <= 1.5 * w2_floor(2000)[0], quality
 
 
-KINDS_AND_BASES = [(kind, base) for kind in MODEL_KINDS for base in BASES]
+CHAPTER_KINDS_AND_BASES = [(kind, base) for kind in MODEL_KINDS for base in BASES]
+COMPANION_KINDS_AND_BASES = [(kind, base) for kind, (_, base, _) in COMPANIONS.items()]
+KINDS_AND_BASES = CHAPTER_KINDS_AND_BASES + COMPANION_KINDS_AND_BASES
 SHIPPED = [(kind, base) for kind, base in KINDS_AND_BASES if (PRETRAINED_DIR / f"{kind}_{base}.pt").is_file()]
 
 
 def test_every_kind_and_base_has_a_shipped_checkpoint():
-    assert SHIPPED == KINDS_AND_BASES
+    assert [pair for pair in SHIPPED if pair in CHAPTER_KINDS_AND_BASES] == CHAPTER_KINDS_AND_BASES
+
+
+def test_every_companion_has_a_shipped_checkpoint():
+    assert [pair for pair in SHIPPED if pair in COMPANION_KINDS_AND_BASES] == COMPANION_KINDS_AND_BASES
+
+
+def test_companions_change_only_their_coupling_or_teacher():
+    base_recipe = recipe("fm", "gaussian")
+    for kind, (chapter_kind, base, changes) in COMPANIONS.items():
+        spec = recipe(kind, base)
+        assert {key: spec[key] for key in base_recipe} == recipe(chapter_kind, base), kind   # the same budget
+        assert set(spec) - set(base_recipe) == set(changes), kind
+        assert changes.get("coupling", "ot") in COUPLINGS and ("teacher" in changes) != ("coupling" in changes)
+    with pytest.raises(ValueError, match="base must be 'gaussian' for the companion model 'fm_ot_block128', got 'unif"):
+        recipe("fm_ot_block128", "uniform")
+    with pytest.raises(ValueError, match="base must be 'gaussian' for the companion model 'fm_reflow'"):
+        load_pretrained("fm_reflow", "ethz_logo")
+
+
+def test_a_reflow_companion_starts_from_its_teacher(monkeypatch):
+    import copy
+
+    from gen_models_utilities import recipes
+
+    teacher, _ = load_pretrained("fm", "gaussian")
+    model, metadata = train_recipe("fm_reflow", "gaussian", n_steps=1)
+    moved = [float((a - b).detach().abs().max()) for a, b in zip(model.parameters(), teacher.parameters())]
+    assert 0 < max(moved) < 0.05                                 # one small step away from the teacher
+    assert metadata["recipe"]["teacher"] == "fm_gaussian" and metadata["steps"] == 1
+    fresh = copy.deepcopy(teacher)
+    for p in fresh.parameters():
+        torch.nn.init.zeros_(p)
+    monkeypatch.setattr("gen_models_utilities.checkpoints.load_pretrained", lambda kind, base: (fresh, {}))
+    other, _ = recipes.train_recipe("fm_reflow", "gaussian", n_steps=1)
+    assert max(float(p.detach().abs().max()) for p in other.parameters()) < 0.05   # the loaded teacher
 
 
 @pytest.mark.slow
@@ -265,7 +303,8 @@ def test_shipped_fm_gaussian_meets_its_targets():
 
 
 def test_load_pretrained_names_the_bad_kind_or_base():
-    with pytest.raises(ValueError, match=r"kind must be one of \['fm', 'onehot', 'radius'\], got 'fm_gaussian'"):
+    with pytest.raises(ValueError, match=r"kind must be one of \['fm', 'onehot', 'radius', 'fm_ot_block256', "
+                                         r".*got 'fm_gaussian'"):
         load_pretrained("fm_gaussian")
     with pytest.raises(ValueError, match="base must be one of .*got 'moon'"):
         load_pretrained("fm", "moon")

@@ -46,3 +46,16 @@ def test_bad_arguments_are_refused():
         train_cnf(VelocityField(), torch.zeros(8, 2), n_steps=1, ode_steps=0)
     with pytest.raises(TypeError, match="model"):
         train_cnf("model", torch.zeros(8, 2), n_steps=1)
+
+
+def test_a_smooth_activation_gives_a_smooth_divergence():
+    """With ReLU the divergence is piecewise constant in x; with SiLU it changes continuously."""
+    from gen_models_utilities.likelihood import velocity_and_divergence
+
+    line = torch.stack([torch.linspace(-1, 1, 2001), torch.zeros(2001)], dim=1).double()
+    for activation, smooth in (("relu", False), ("silu", True)):
+        torch.manual_seed(0)
+        model = VelocityField(activation=activation).double()
+        divergence = velocity_and_divergence(model, line, 0.5)[1].detach()
+        flat = (divergence[1:] == divergence[:-1]).double().mean().item()   # neighbours with the same value
+        assert (flat < 0.05) if smooth else (flat > 0.8)

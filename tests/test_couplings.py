@@ -125,3 +125,47 @@ def test_ot_pairing_is_exact_on_awkward_batches(case, seed):
     best = brute_force_cost(x0.double(), x1.double())
     assert pairing_cost(x0.double()[permutation], x1.double()) == pytest.approx(best, rel=1e-9, abs=1e-9)
     assert torch.equal(ot_permutation(x0, x1), permutation)                    # deterministic
+
+
+@pytest.mark.parametrize("block_size, seed", [(3, 0), (4, 1), (5, 2)])
+def test_blockwise_ot_is_exact_inside_each_block_and_never_mixes_blocks(block_size, seed):
+    from gen_models_utilities.couplings import blockwise_ot_coupling
+
+    g = torch.Generator().manual_seed(seed)
+    x0, x1 = torch.randn(11, 2, generator=g), 3 * torch.randn(11, 2, generator=g)
+    paired = blockwise_ot_coupling(block_size)(x0, x1)
+    for start in range(0, 11, block_size):
+        rows = slice(start, start + block_size)
+        # the block's own base points, re-ordered (none borrowed from another block) ...
+        assert sorted(map(tuple, paired[rows].tolist())) == sorted(map(tuple, x0[rows].tolist()))
+        # ... in the optimal order for that block
+        assert pairing_cost(paired[rows], x1[rows]) == pytest.approx(brute_force_cost(x0[rows], x1[rows]), abs=1e-9)
+
+
+def test_blockwise_ot_with_one_block_is_plain_ot_and_smaller_blocks_cost_more():
+    from gen_models_utilities.couplings import COUPLINGS, blockwise_ot_coupling
+
+    g = torch.Generator().manual_seed(4)
+    x0, x1 = torch.randn(256, 2, generator=g), 3 * torch.randn(256, 2, generator=g)
+    torch.testing.assert_close(blockwise_ot_coupling(256)(x0, x1), minibatch_ot_coupling(x0, x1))
+    costs = [pairing_cost(COUPLINGS[name](x0, x1), x1) for name in ("ot", "ot_block128", "ot_block64")]
+    assert costs[0] < costs[1] < costs[2] < pairing_cost(x0, x1)
+    assert get_coupling("ot_block64").__name__ == "ot_block64"
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-4, ValueError), (2.5, TypeError), (10**6, ValueError)])
+def test_blockwise_ot_refuses_bad_block_sizes(bad, error):
+    from gen_models_utilities.couplings import blockwise_ot_coupling
+
+    with pytest.raises(error, match="block_size"):
+        blockwise_ot_coupling(bad)
+
+
+@pytest.mark.parametrize("n", [64, 65])      # SciPy's solver up to SMALL_BLOCK points, POT's above
+def test_both_block_solvers_find_the_exact_ot_pairing(n):
+    from gen_models_utilities.couplings import SMALL_BLOCK, blockwise_ot_coupling
+
+    assert SMALL_BLOCK == 64
+    g = torch.Generator().manual_seed(n)
+    x0, x1 = torch.randn(n, 2, generator=g), 3 * torch.randn(n, 2, generator=g)
+    torch.testing.assert_close(blockwise_ot_coupling(n)(x0, x1), minibatch_ot_coupling(x0, x1))

@@ -4,10 +4,11 @@ import math
 import pytest
 import torch
 
-from gen_models_utilities import VelocityField, create_ring_gaussians, wasserstein2
-from gen_models_utilities.diffusion import (DiffusionModel, NoiseSchedule, ProbabilityFlowField, add_noise,
-                                            noise_prediction_loss, sample_ancestral, sample_probability_flow,
-                                            train_diffusion)
+from gen_models_utilities import VelocityField, create_ring_gaussians, sample_base, solve_ode, wasserstein2
+from gen_models_utilities.diffusion import (DiffusionModel, NoiseAsVelocity, NoiseSchedule, ProbabilityFlowField,
+                                            add_noise, noise_prediction_loss, sample_ancestral,
+                                            sample_probability_flow, train_diffusion)
+from gen_models_utilities.marginal_field import RingMarginalField
 
 
 @pytest.fixture(autouse=True)
@@ -100,3 +101,54 @@ def test_train_diffusion_minimises_the_noise_prediction_loss_the_notebook_shows(
     model.load_state_dict(initial)
     shown = noise_prediction_loss(model, NoiseSchedule(), x_data, s, noise)
     assert result.losses[0] == shown.item()
+
+
+class ExactNoisePredictor(DiffusionModel):
+    """The best possible eps_theta for the ring, from the exact marginal field: eps = x_t - t u_t(x_t)."""
+
+    def forward(self, x, s):
+        schedule = self.schedule
+        s = torch.as_tensor(s, dtype=x.dtype).reshape(-1, 1).expand(x.shape[0], 1)
+        t = schedule.flow_time(s)
+        x_flow = x / (torch.sqrt(schedule.alpha_bar(s)) + schedule.noise_std(s))
+        return x_flow - t * RingMarginalField()(x_flow, t)
+
+
+def test_flow_time_and_log_snr_invert_each_other():
+    schedule = NoiseSchedule()
+    s = torch.linspace(0.01, 1, 50, dtype=torch.float64)
+    torch.testing.assert_close(schedule.diffusion_time(schedule.flow_time(s)), s)
+    torch.testing.assert_close(schedule.time_of_log_snr(schedule.log_snr(s)), s)
+    t = schedule.flow_time(s)
+    assert torch.all(t[1:] < t[:-1]) and t[-1].item() == pytest.approx(0.0066, abs=2e-4)
+    # the same eps makes both paths: x_s = (a + b) x_t with t = a / (a + b)
+    x_data, noise = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    a, b = torch.sqrt(schedule.alpha_bar(s[20])), schedule.noise_std(s[20])
+    x_flow = t[20] * x_data + (1 - t[20]) * noise
+    torch.testing.assert_close(add_noise(schedule, x_data, s[20].reshape(1, 1), noise), (a + b) * x_flow)
+
+
+def test_the_exact_noise_predictor_read_as_a_velocity_is_the_exact_marginal_field():
+    field, exact = NoiseAsVelocity(ExactNoisePredictor()), RingMarginalField()
+    x = 2 * torch.randn(300, 2, generator=torch.Generator().manual_seed(0))
+    for t in (0.05, 0.3, 0.7, 0.95):
+        torch.testing.assert_close(field(x, t), exact(x, t), atol=1e-4, rtol=1e-4)
+    # below the noisiest time of the schedule the field is read at that time
+    torch.testing.assert_close(field(x, 0.0), field(x, field.t_min))
+
+
+@pytest.mark.parametrize("clock", ["linear", "log_snr", "flow"])
+def test_the_probability_flow_of_the_exact_predictor_follows_the_exact_flow(clock):
+    x0 = sample_base("gaussian", 300, seed=0)
+    exact = solve_ode(RingMarginalField(), x0, n_steps=200, method="rk4").x
+    diffusion = solve_ode(ProbabilityFlowField(ExactNoisePredictor(), clock), x0, n_steps=200, method="rk4").x
+    assert (diffusion - exact).norm(dim=1).mean().item() < 0.01
+    coarse = solve_ode(ProbabilityFlowField(ExactNoisePredictor(), clock), x0, n_steps=4).x
+    assert (coarse - exact).norm(dim=1).mean().item() > 0.1          # the check can fail
+
+
+def test_an_unknown_clock_is_refused():
+    with pytest.raises(ValueError, match="clock"):
+        ProbabilityFlowField(DiffusionModel(), clock="cosine")
+    with pytest.raises(TypeError, match="DiffusionModel"):
+        NoiseAsVelocity(VelocityField())

@@ -16,11 +16,13 @@ import torch
 from gen_models_utilities import exercise_checks as checks
 from gen_models_utilities import paths, solvers
 from gen_models_utilities.couplings import minibatch_ot_coupling
+from gen_models_utilities.guidance import GuidedVelocity
+from gen_models_utilities.marginal_field import RingMarginalField
 from tools.student_copies import student_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "notebooks" / "exercises" / "17_flow_matching_exercises.ipynb"
-EXERCISES = range(1, 9)
+EXERCISES = range(1, 16)
 
 
 def tagged(notebook, exercise: int, kind: str) -> list[str]:
@@ -120,7 +122,7 @@ def test_student_stubs_fail(notebooks, solved, exercise):
     pytest.fail(f"the check of exercise {exercise} passed on the student stub")
 
 
-def test_package_reference_implementations_pass(capsys):
+def test_package_reference_implementations_pass(capsys, trained_fm, onehot_model):
     def reference_sampler(velocity, n_samples, n_steps, seed):
         x0 = checks.sample_base("gaussian", n_samples, seed=seed)
         return solvers.solve_ode(velocity, x0, n_steps=n_steps, return_trajectory=True).trajectory
@@ -131,7 +133,10 @@ def test_package_reference_implementations_pass(capsys):
     checks.check_rk4(solvers.rk4_step)
     checks.check_loss_floor("(C)", checks.data_variance_floor(50_000))
     checks.check_ot_pairing(minibatch_ot_coupling)
-    assert capsys.readouterr().out.count("Correct:") == 6
+    checks.check_marginal_velocity(RingMarginalField())
+    checks.check_encode(lambda v, x1, n: solvers.solve_ode(v, x1, n_steps=n, t0=1.0, t1=0.0).x, " (B)", trained_fm)
+    checks.check_guidance(GuidedVelocity, "c", onehot_model)
+    assert capsys.readouterr().out.count("Correct:") == 9
 
 
 # Typical wrong answers: (exercise, what the student got wrong, code that replaces the answer).
@@ -148,34 +153,34 @@ WRONG_ANSWERS = [
         def interpolate_point(x0, x1, t):
             return x0 + t * x1
      """),
-    (2, "target x0 - x1 in the loss", """
+    (4, "target x0 - x1 in the loss", """
         def fm_loss(model, x0, x1, t):
             x_t = (1 - t) * x0 + t * x1
             return ((model(x_t, t) - (x0 - x1)) ** 2).mean()
      """),
-    (2, "model evaluated at the noise", """
+    (4, "model evaluated at the noise", """
         def fm_loss(model, x0, x1, t):
             return ((model(x0, t) - (x1 - x0)) ** 2).mean()
      """),
-    (2, "loss returned as a float", """
+    (4, "loss returned as a float", """
         def fm_loss(model, x0, x1, t):
             x_t = (1 - t) * x0 + t * x1
             return ((model(x_t, t) - (x1 - x0)) ** 2).mean().item()
      """),
-    (2, "sum over the batch", """
+    (4, "sum over the batch", """
         def fm_loss(model, x0, x1, t):
             x_t = (1 - t) * x0 + t * x1
             return ((model(x_t, t) - (x1 - x0)) ** 2).sum()
      """),
-    (3, "field evaluated at the end of the step", """
+    (7, "field evaluated at the end of the step", """
         def euler_step(velocity, x, t, h):
             return x + h * velocity(x, t + h)
      """),
-    (3, "step not scaled by h", """
+    (7, "step not scaled by h", """
         def euler_step(velocity, x, t, h):
             return x + velocity(x, t)
      """),
-    (3, "sampler starts from the data", """
+    (7, "sampler starts from the data", """
         def euler_sample(velocity, n_samples, n_steps, seed):
             x = torch.from_numpy(create_ring_gaussians(n_samples, seed=seed)[0])
             trajectory = [x]
@@ -184,7 +189,7 @@ WRONG_ANSWERS = [
                 trajectory.append(x)
             return torch.stack(trajectory)
      """),
-    (3, "sampler runs time backwards", """
+    (7, "sampler runs time backwards", """
         def euler_sample(velocity, n_samples, n_steps, seed):
             x = sample_base("gaussian", n_samples, seed=seed)
             trajectory = [x]
@@ -193,7 +198,7 @@ WRONG_ANSWERS = [
                 trajectory.append(x)
             return torch.stack(trajectory)
      """),
-    (3, "sampler drops the starting point", """
+    (7, "sampler drops the starting point", """
         def euler_sample(velocity, n_samples, n_steps, seed):
             x = sample_base("gaussian", n_samples, seed=seed)
             trajectory = []
@@ -202,7 +207,7 @@ WRONG_ANSWERS = [
                 trajectory.append(x)
             return torch.stack(trajectory)
      """),
-    (4, "equal weights", """
+    (9, "equal weights", """
         def rk4_step(velocity, x, t, h):
             k1 = velocity(x, t)
             k2 = velocity(x + h / 2 * k1, t + h / 2)
@@ -210,7 +215,7 @@ WRONG_ANSWERS = [
             k4 = velocity(x + h * k3, t + h)
             return x + h / 4 * (k1 + k2 + k3 + k4)
      """),
-    (4, "middle slopes at the start time", """
+    (9, "middle slopes at the start time", """
         def rk4_step(velocity, x, t, h):
             k1 = velocity(x, t)
             k2 = velocity(x + h / 2 * k1, t)
@@ -218,21 +223,21 @@ WRONG_ANSWERS = [
             k4 = velocity(x + h * k3, t + h)
             return x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
      """),
-    (4, "midpoint instead of RK4", """
+    (9, "midpoint instead of RK4", """
         def rk4_step(velocity, x, t, h):
             return x + h * velocity(x + h / 2 * velocity(x, t), t + h / 2)
      """),
-    (5, "code of the wrong mode", """
+    (12, "code of the wrong mode", """
         def sample_mode(model, mode, n_samples, n_steps, seed):
             code = nn.functional.one_hot(torch.tensor([(mode + 1) % 8]), 8).float()
             return euler_sample(lambda x, t: model(x, t, code), n_samples, n_steps, seed)[-1]
      """),
-    (5, "no condition (all-zero code)", """
+    (12, "no condition (all-zero code)", """
         def sample_mode(model, mode, n_samples, n_steps, seed):
             code = torch.zeros(1, 8)
             return euler_sample(lambda x, t: model(x, t, code), n_samples, n_steps, seed)[-1]
      """),
-    (5, "starts from the uniform base", """
+    (12, "starts from the uniform base", """
         def sample_mode(model, mode, n_samples, n_steps, seed):
             code = nn.functional.one_hot(torch.tensor([mode]), 8).float()
             x = sample_base("uniform", n_samples, seed=seed)
@@ -240,48 +245,148 @@ WRONG_ANSWERS = [
                 x = euler_step(lambda y, s: model(y, s, code), x, k / n_steps, 1 / n_steps)
             return x
      """),
-    (6, "ignores the step count", """
+    (10, "ignores the step count", """
         def off_mode_by_steps(model, step_counts, n_samples, seed):
             return [off_mode_fraction(euler_sample(model, n_samples, 1, seed)[-1]) for k in step_counts]
      """),
-    (6, "percentages", """
+    (10, "percentages", """
         def off_mode_by_steps(model, step_counts, n_samples, seed):
             return [100 * off_mode_fraction(euler_sample(model, n_samples, k, seed)[-1]) for k in step_counts]
      """),
-    (6, "the largest step count as the fewest", """
+    (10, "the largest step count as the fewest", """
         FEWEST_STEPS = STEP_COUNTS[-1]
      """),
-    (7, "blames the network's size", """
+    (5, "blames the network's size", """
         ANSWER = "a"
      """),
-    (7, "blames Euler's method", """
+    (5, "blames Euler's method", """
         ANSWER = "d"
      """),
-    (7, "floor from the noise's variance", """
+    (5, "floor from the noise's variance", """
         def loss_floor_at_t0(n_pairs=100_000, seed=0):
             return 1.0
      """),
-    (7, "floor of zero", """
+    (5, "floor of zero", """
         def loss_floor_at_t0(n_pairs=100_000, seed=0):
             return 0.0
      """),
-    (8, "identity pairing", """
+    (15, "identity pairing", """
         def ot_pairing(x0, x1):
             return x0
      """),
-    (8, "pairs x1 with itself", """
+    (15, "pairs x1 with itself", """
         def ot_pairing(x0, x1):
             return x1
      """),
-    (8, "nearest neighbour, not a permutation", """
+    (15, "nearest neighbour, not a permutation", """
         def ot_pairing(x0, x1):
             return x0[torch.cdist(x1, x0).argmin(dim=1)]
      """),
-    (8, "assignment read the wrong way round", """
+    (15, "assignment read the wrong way round", """
         def ot_pairing(x0, x1):
             from scipy.optimize import linear_sum_assignment
             _, columns = linear_sum_assignment((torch.cdist(x0, x1) ** 2).numpy())
             return x0[torch.as_tensor(columns)]
+     """),
+    (2, "field pointing at the ring", """
+        def field_at_0(x):
+            return 3 * x / x.norm(dim=1, keepdim=True) - x
+     """),
+    (2, "sign flipped at t = 1", """
+        def field_at_1(x):
+            return -x
+     """),
+    (2, "zero field", """
+        def field_at_0(x):
+            return torch.zeros_like(x)
+     """),
+    (3, "equal weights for every mode", """
+        def marginal_velocity(x, t):
+            var, c = (1 - t) ** 2 + t ** 2 * RING_STD ** 2, t * RING_STD ** 2 - (1 - t)
+            return (CENTERS[None] + c / var * (x[:, None, :] - t * CENTERS[None])).mean(dim=1)
+     """),
+    (3, "weights with variance 1", """
+        def marginal_velocity(x, t):
+            var, c = (1 - t) ** 2 + t ** 2 * RING_STD ** 2, t * RING_STD ** 2 - (1 - t)
+            offset = x[:, None, :] - t * CENTERS[None]
+            weights = torch.softmax(-(offset ** 2).sum(dim=2) / 2, dim=1)
+            return (weights[:, :, None] * (CENTERS[None] + c / var * offset)).sum(dim=1)
+     """),
+    (3, "no correction term", """
+        def marginal_velocity(x, t):
+            var = (1 - t) ** 2 + t ** 2 * RING_STD ** 2
+            offset = x[:, None, :] - t * CENTERS[None]
+            weights = torch.softmax(-(offset ** 2).sum(dim=2) / (2 * var), dim=1)
+            return weights @ CENTERS
+     """),
+    (6, "untrained model", """
+        my_model, my_losses = VelocityField(), [4.6] * 100
+     """),
+    (6, "target x0 - x1 in the training loss", """
+        def fm_loss(model, x0, x1, t):
+            x_t = (1 - t) * x0 + t * x1
+            return ((model(x_t, t) - (x0 - x1)) ** 2).mean()
+        my_model, my_losses = train_my_model(n_steps=600)
+     """),
+    (6, "over the step budget", """
+        my_losses = [3.0] * 3000
+     """),
+    (8, "no move", """
+        def one_step_endpoint(x0):
+            return x0
+     """),
+    (8, "step towards the ring", """
+        def one_step_endpoint(x0):
+            return 3 * x0 / x0.norm(dim=1, keepdim=True)
+     """),
+    (8, "off-mode share of the data", """
+        ONE_STEP_OFF_MODE = 0.011
+     """),
+    (11, "encodes forwards in time", """
+        def encode(velocity, x1, n_steps):
+            x = x1
+            for k in range(n_steps):
+                x = euler_step(velocity, x, k / n_steps, 1 / n_steps)
+            return x
+     """),
+    (11, "field read at the forward times", """
+        def encode(velocity, x1, n_steps):
+            x = x1
+            for k in range(n_steps):
+                x = euler_step(velocity, x, k / n_steps, -1 / n_steps)
+            return x
+     """),
+    (11, "diffusion can be inverted the same way", """
+        DIFFUSION_ANSWER = "a"
+     """),
+    (13, "fields swapped", """
+        def guided_velocity(model, code, w):
+            def velocity(x, t):
+                v_cond, v_uncond = model(x, t, code), model(x, t, torch.zeros_like(code))
+                return v_cond + w * (v_uncond - v_cond)
+            return velocity
+     """),
+    (13, "scales the conditional field", """
+        def guided_velocity(model, code, w):
+            return lambda x, t: w * model(x, t, code)
+     """),
+    (13, "large w pulls to the centre", """
+        LARGE_W_ANSWER = "d"
+     """),
+    (13, "large w changes nothing", """
+        LARGE_W_ANSWER = "b"
+     """),
+    (14, "min and max of the training radii", """
+        def seen_range(radii):
+            return radii.min(), radii.max()
+     """),
+    (14, "percentile given fractions", """
+        def seen_range(radii):
+            return np.percentile(radii, 0.01), np.percentile(radii, 0.99)
+     """),
+    (14, "flags inverted", """
+        def flag_extrapolation(requested, low, high):
+            return [low <= r <= high for r in requested]
      """),
 ]
 
@@ -306,17 +411,36 @@ def test_named_mistakes_get_their_own_hint(notebooks, solved):
     assert "backwards" in assert_fails_with_hint(solution, 1, namespace)
     namespace = dict(solved)
     quietly("def euler_step(velocity, x, t, h):\n    return x + h * velocity(x, t + h)\n", namespace)
-    assert "end of the step" in assert_fails_with_hint(solution, 3, namespace)
+    assert "end of the step" in assert_fails_with_hint(solution, 7, namespace)
+    namespace = dict(solved)
+    quietly("def field_at_0(x):\n    return 3 * x / x.norm(dim=1, keepdim=True) - x\n", namespace)
+    assert "E[x1] = 0" in assert_fails_with_hint(solution, 2, namespace)
+    namespace = dict(solved)
+    quietly("def seen_range(radii):\n    return radii.min(), radii.max()\n", namespace)
+    assert "straggler" in assert_fails_with_hint(solution, 14, namespace)
 
 
 @pytest.mark.parametrize("check, arguments", [
     (checks.check_path, ("not a function", paths.conditional_velocity)),
     (checks.check_loss, (3,)),
     (checks.check_ot_pairing, (None,)),
+    (checks.check_marginal_velocity, ("u_t",)),
+    (checks.check_one_step, (0.0, 1.0, None)),
+    (checks.check_extrapolation, (None, None, [3.0], [3.0])),
 ])
 def test_checks_refuse_non_callables(check, arguments):
     with pytest.raises(TypeError, match="callable"):
         check(*arguments)
+
+
+def test_training_check_refuses_a_non_model():
+    with pytest.raises(TypeError, match="nn.Module"):
+        checks.check_trained_model("my model", [1.0])
+
+
+def test_guidance_check_refuses_an_unconditional_model(trained_fm):
+    with pytest.raises(TypeError, match="one-hot"):
+        checks.check_guidance(lambda *a: None, "c", trained_fm)
 
 
 def test_conditional_check_refuses_an_unconditional_model(trained_fm):

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from gen_models_utilities.likelihood import (FlowSolver, base_log_density, log_likelihood, ring_log_density,
-                                             velocity_and_divergence)
+from gen_models_utilities.likelihood import (FlowSolver, base_log_density, hutchinson_divergence, log_likelihood,
+                                             plot_sample_densities, ring_log_density, velocity_and_divergence)
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +97,49 @@ def test_bad_arguments_are_refused():
         log_likelihood(ZeroField(), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="method"):
         log_likelihood(ZeroField(), torch.zeros(2, 2), method="leapfrog")
+
+
+class QuadraticField(nn.Module):
+    """v(x, t) = A x + x * x: Jacobian A + 2 diag(x), divergence trace(A) + 2 sum(x)."""
+
+    def forward(self, x, t, condition=None):
+        return x @ torch.tensor([[0.5, 2.0], [-1.0, -1.5]]).T + x * x
+
+
+def test_hutchinson_is_unbiased_with_the_variance_theory_gives():
+    x = torch.randn(4, 2, generator=torch.Generator().manual_seed(0)).repeat(10000, 1)   # each point 10000 times
+    exact = velocity_and_divergence(QuadraticField(), x, 0.5)[1]
+    generator = torch.Generator().manual_seed(1)
+    for probe in ("rademacher", "gaussian"):
+        estimates = hutchinson_divergence(QuadraticField(), x, 0.5, probe=probe, generator=generator)
+        mean = estimates.reshape(10000, 4).mean(dim=0)
+        torch.testing.assert_close(mean, exact[:4], atol=0.1, rtol=0)
+        # Rademacher: var = (A12 + A21)^2 = 1; Gaussian: 2 ||sym(J)||_F^2, here 2 (J11^2 + J22^2) + 1
+        jacobian_diagonal = torch.tensor([0.5, -1.5]) + 2 * x[:4]
+        theory = torch.ones(4) if probe == "rademacher" else 2 * (jacobian_diagonal ** 2).sum(dim=1) + 1
+        variance = estimates.reshape(10000, 4).var(dim=0)
+        torch.testing.assert_close(variance, theory, rtol=0.2, atol=0.05)   # wrong by 2x fails
+    averaged = hutchinson_divergence(QuadraticField(), x, 0.5, n_probes=16, generator=generator)
+    assert averaged.reshape(10000, 4).var(dim=0).mean().item() == pytest.approx(1 / 16, rel=0.15)
+
+
+def test_hutchinson_is_exact_for_a_diagonal_jacobian_with_rademacher_probes():
+    field = LinearField([[0.7, 0.0], [0.0, -2.0]])
+    x = torch.randn(50, 2)
+    estimate = hutchinson_divergence(field, x, 0.3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(estimate, torch.full((50,), -1.3), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="n_probes"):
+        hutchinson_divergence(field, x, 0.3, n_probes=0)
+    with pytest.raises(ValueError, match="probe"):
+        hutchinson_divergence(field, x, 0.3, probe="uniform")
+
+
+def test_sample_densities_draw_one_panel_per_sample_set_after_the_exact_one():
+    import matplotlib.pyplot as plt
+
+    points = torch.as_tensor(np.random.default_rng(0).normal(size=(200, 2)), dtype=torch.float32)
+    fig = plot_sample_densities({"a": points, "b": 2 * points}, n_grid=30)
+    assert [ax.get_title() for ax in fig.axes] == ["exact density of the ring", "a", "b"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="samples"):
+        plot_sample_densities({})

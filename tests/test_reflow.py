@@ -74,3 +74,17 @@ def test_bad_arguments_are_refused(small_model):
         reflow_pairs(small_model, 0)
     with pytest.raises(ValueError, match="method"):
         reflow_pairs(small_model, 5, method="leapfrog")
+
+
+def test_reflow_training_draws_times_as_asked(small_model, monkeypatch):
+    from gen_models_utilities import reflow
+
+    drawn = []
+    real = reflow.sample_times
+    monkeypatch.setattr(reflow, "sample_times", lambda n, how, rng: drawn.append(how) or real(n, how, rng))
+    pairs = ReflowPairs(torch.randn(40, 2), torch.randn(40, 2))
+    result = train_on_pairs(small_model, pairs, n_steps=3, batch_size=8, time_sampling="logit_normal", seed=0)
+    assert drawn == ["logit_normal"] * 3 and result.recipe["time_sampling"] == "logit_normal"
+    assert train_on_pairs(small_model, pairs, n_steps=2, batch_size=8, seed=0).recipe["time_sampling"] == "uniform"
+    with pytest.raises(ValueError, match="time_sampling"):
+        train_on_pairs(small_model, pairs, n_steps=2, time_sampling="beta")

@@ -40,7 +40,10 @@ def test_conditional_models_train(ring_data):
     train(radius, points, n_steps=10, batch_size=32, seed=0, progress=False)
     low, high = radius.trained_radius_range.tolist()
     norms = np.linalg.norm(points, axis=1)
-    assert low == pytest.approx(norms.min(), rel=1e-5) and high == pytest.approx(norms.max(), rel=1e-5)
+    # the radii seen often: 1st to 99th percentile, strictly inside the extremes
+    assert low == pytest.approx(np.quantile(norms, 0.01), rel=1e-5)
+    assert high == pytest.approx(np.quantile(norms, 0.99), rel=1e-5)
+    assert norms.min() < low < high < norms.max()
     with pytest.raises(ValueError, match="needs labels"):
         train(ConditionalVelocityField(), points, n_steps=1, progress=False)
 

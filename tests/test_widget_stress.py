@@ -8,7 +8,10 @@ of open matplotlib figures stays flat, the process memory (RSS) grows by less th
 and values out of range or of the wrong type end as a visible message, never a traceback.
 The median callback time is printed (run with -s to see it); nothing is timed-asserted.
 
-GEN_MODELS_STRESS_N sets the number of random changes per explorer (default 500).
+Quick pictures (what a drag shows) are drawn on each change; every fifth change the controls
+"rest" and the full picture is drawn (``settle()``), as the explorer's timer would do. The live
+trainer is started, used, paused and reset 20 times. GEN_MODELS_STRESS_N sets the number of
+random changes per explorer (default 150: about 1,000 over the seven explorers).
 """
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ from gen_models_utilities.base_distributions import BASES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-N_CHANGES = int(os.environ.get("GEN_MODELS_STRESS_N", "500"))
+N_CHANGES = int(os.environ.get("GEN_MODELS_STRESS_N", "150"))
+N_TRAININGS = 20
 WARM_UP = 25                  # changes before the memory baseline: first-use caches fill here
 MAX_RSS_GROWTH_MB = 50
 N_STRESS_SAMPLES = 64         # points per redraw in the volume test (same code path, less arithmetic)
@@ -46,6 +50,7 @@ EXPLORER_MODELS = {
     "few_step_explorer": lambda by_kind: {"independent": by_kind["fm"]["gaussian"],
                                           "one-hot": by_kind["onehot"]["gaussian"]},
     "guidance_explorer": lambda by_kind: by_kind["onehot"]["gaussian"],
+    "training_explorer": lambda by_kind: None,       # its own fresh model, on 1000 ring points
 }
 MODEL_CLASSES = {"fm": VelocityField, "onehot": ConditionalVelocityField, "radius": ConditionalVelocityFieldRadius}
 
@@ -116,9 +121,15 @@ def random_valid_value(control, rng: random.Random):
 
 
 def cache_holds(explorer, values: dict) -> bool:
-    """Whether the explorer has a picture for ``values`` already (then a change costs ~nothing)."""
+    """Whether the explorer has a full picture for ``values`` already (then a change costs ~nothing)."""
     cache = getattr(explorer, "_cache", None)
-    return cache is not None and tuple(sorted(values.items())) in cache
+    return cache is not None and (False,) + tuple(sorted(values.items())) in cache
+
+
+@pytest.fixture(autouse=True)
+def no_settle_timer(monkeypatch):
+    """The controls rest when the test says so (settle()), not when a timer thread decides."""
+    monkeypatch.setattr(widgets.Explorer, "SETTLE_SECONDS", None)
 
 
 def shown_text(explorer) -> str:
@@ -127,8 +138,7 @@ def shown_text(explorer) -> str:
 
 
 def shown_png(explorer):
-    return next((output["data"]["image/png"] for output in explorer.output.outputs
-                 if output["output_type"] == "display_data"), None)
+    return explorer.image.value or None
 
 
 def test_every_explorer_is_covered():
@@ -172,6 +182,9 @@ def test_explorer_survives_random_use(name, models_by_kind, capsys):
         assert explorer.n_redraws == redraws + 1, f"{description}={value!r} did not redraw exactly once"
         assert explorer.last_error is None, f"{description}={value!r} was refused: {explorer.last_error}"
         assert len(plt.get_fignums()) == figures_before, f"a figure was left open after {description}={value!r}"
+        if i % 5 == 4:
+            explorer.settle()                     # the controls rest: the full picture
+            assert explorer.last_error is None, explorer.last_error
     gc.collect()
     growth = rss_mb() - baseline
     assert shown_png(explorer) is not None, "the explorer shows no picture after the run"
@@ -261,3 +274,41 @@ def test_out_of_range_values_give_a_message(name, models_by_kind):
             assert "Could not draw" not in (explorer.last_error or ""), explorer.last_error
         control.value = kept
     assert len(plt.get_fignums()) == figures_before
+
+
+@pytest.mark.slow
+def test_live_trainings_started_paused_and_reset(capsys):
+    """20 trainings started, watched (a frame, the t slider moved), paused and reset: no
+    exception, no trainer left running, flat figures, bounded memory."""
+    import threading
+
+    rng = random.Random(99)
+    explorer = widgets.training_explorer(batch_size=64, n_preview=200)
+    figures_before = len(plt.get_fignums())
+    baseline, steps = None, []
+    for i in range(N_TRAININGS + 2):
+        if i == 2:
+            gc.collect()
+            baseline = rss_mb()
+        for name, control in explorer.settings.items():
+            if rng.random() < 0.3:
+                control.value = random_valid_value(control, rng)
+        explorer.start()
+        deadline = time.monotonic() + 30
+        while explorer.trainer.n_steps < 10 and time.monotonic() < deadline:
+            explorer.controls["t"].value = random_valid_value(explorer.controls["t"], rng)   # answers meanwhile
+        explorer.pause()
+        assert not explorer.trainer.running and explorer.last_error is None, explorer.last_error
+        steps.append(explorer.trainer.n_steps)
+        explorer.reset()
+        assert explorer.trainer.n_steps == 0
+        assert len(plt.get_fignums()) == figures_before
+    gc.collect()
+    growth = rss_mb() - baseline
+    alive = [thread.name for thread in threading.enumerate() if thread.name == "live-trainer"]
+    with capsys.disabled():
+        print(f"\n{N_TRAININGS + 2} live trainings, {min(steps)} to {max(steps)} steps each; {explorer.n_redraws} "
+              f"frames drawn; RSS growth {growth:+.1f} MB")
+    assert not alive, f"trainer threads still running: {alive}"
+    assert min(steps) >= 10 and "Traceback" not in shown_text(explorer)
+    assert growth < MAX_RSS_GROWTH_MB, f"memory grew by {growth:.1f} MB over {N_TRAININGS} trainings"

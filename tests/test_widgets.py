@@ -3,8 +3,6 @@
 The models are tiny and trained for a few steps: these tests check the plumbing (a redraw
 changes the image, figures are closed, bad values give a message), not sample quality.
 """
-import base64
-
 import matplotlib.pyplot as plt
 import pytest
 import torch
@@ -47,27 +45,28 @@ def _png(fig) -> bytes:
 
 
 def _shown(explorer):
-    """(png bytes or None, all text) currently in the explorer's Output area."""
-    png, text = None, ""
-    for output in explorer.output.outputs:
-        if output["output_type"] == "display_data":
-            png = base64.b64decode(output["data"]["image/png"])
-        else:
-            text += output["text"]
-    return png, text
+    """(png bytes or None, all text) the explorer shows: its Image widget and its Output area."""
+    text = "".join(output["text"] for output in explorer.output.outputs)
+    return explorer.image.value or None, text
+
+
+@pytest.fixture(autouse=True)
+def no_settle_timer(monkeypatch):
+    """Quick pictures stay until a test calls settle(): no timer thread races the assertions."""
+    monkeypatch.setattr(widgets.Explorer, "SETTLE_SECONDS", None)
 
 
 # ---------------------------------------------------------------- plain draw functions
 
 def test_draw_samples_returns_figure_and_quality_line(fm_models):
-    fig, text = widgets.draw_samples(fm_models, "gaussian", n_steps=5, method="euler", n_samples=200, floor=0.5)
+    fig, text = widgets.draw_samples(fm_models, "gaussian", n_steps=5, method="euler", n_samples=200)
     assert isinstance(fig, plt.Figure)
-    assert "5 network evaluations" in text and "W2 to data" in text and "off every mode" in text
+    assert "5 network evaluations" in text and "W2 " in text and "off every mode" in text
     plt.close(fig)
 
 
 def test_draw_samples_changes_with_each_setting(fm_models):
-    kwargs = dict(n_samples=200, floor=0.5)
+    kwargs = dict(n_samples=200)
     images = {_png(widgets.draw_samples(fm_models, "gaussian", 5, "euler", **kwargs)[0]),
               _png(widgets.draw_samples(fm_models, "gaussian", 6, "euler", **kwargs)[0]),
               _png(widgets.draw_samples(fm_models, "gaussian", 5, "rk4", **kwargs)[0]),
@@ -76,14 +75,14 @@ def test_draw_samples_changes_with_each_setting(fm_models):
 
 
 def test_draw_samples_is_reproducible(fm_models):
-    first = widgets.draw_samples(fm_models, "gaussian", 3, "heun", n_samples=100, floor=0.5)
-    second = widgets.draw_samples(fm_models, "gaussian", 3, "heun", n_samples=100, floor=0.5)
+    first = widgets.draw_samples(fm_models, "gaussian", 3, "heun", n_samples=100)
+    second = widgets.draw_samples(fm_models, "gaussian", 3, "heun", n_samples=100)
     assert first[1] == second[1]
     assert _png(first[0]) == _png(second[0])
 
 
 def test_rk4_costs_four_evaluations_per_step(fm_models):
-    fig, text = widgets.draw_samples(fm_models, "gaussian", n_steps=3, method="rk4", n_samples=50, floor=0.5)
+    fig, text = widgets.draw_samples(fm_models, "gaussian", n_steps=3, method="rk4", n_samples=50)
     plt.close(fig)
     assert "12 network evaluations" in text
 
@@ -93,7 +92,7 @@ def test_rk4_costs_four_evaluations_per_step(fm_models):
     (dict(method="rk5"), "method"), (dict(base="moon"), "base"), (dict(base="ethz_logo"), "base"),
 ])
 def test_draw_samples_refuses_bad_values(fm_models, kwargs, match):
-    arguments = dict(base="gaussian", n_steps=5, method="euler", n_samples=50, floor=0.5) | kwargs
+    arguments = dict(base="gaussian", n_steps=5, method="euler", n_samples=50) | kwargs
     with pytest.raises((ValueError, TypeError), match=match):
         widgets.draw_samples(fm_models, **arguments)
     assert plt.get_fignums() == []
@@ -101,7 +100,7 @@ def test_draw_samples_refuses_bad_values(fm_models, kwargs, match):
 
 def test_draw_samples_refuses_a_conditional_model(onehot_model):
     with pytest.raises(TypeError, match="unconditional"):
-        widgets.draw_samples(onehot_model, "gaussian", 5, "euler", n_samples=50, floor=0.5)
+        widgets.draw_samples(onehot_model, "gaussian", 5, "euler", n_samples=50)
 
 
 def test_draw_field_changes_with_time(fm_models):
@@ -153,16 +152,16 @@ def test_draw_radius_refuses_radii_off_the_plot(radius_model, radius):
 # ---------------------------------------------------------------- explorers and callbacks
 
 def test_sample_explorer_controls_have_stable_descriptions(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100, floor=0.5)
+    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
     assert {name: c.description for name, c in explorer.controls.items()} == {
         "base": "base", "steps": "steps", "solver": "solver"}
     assert (explorer.controls["steps"].min, explorer.controls["steps"].max) == (1, 500)
-    assert explorer.controls["steps"].continuous_update is False
+    assert explorer.controls["steps"].continuous_update is True
     assert list(explorer.controls["base"].options) == ["gaussian", "uniform"]
 
 
 def test_each_callback_redraws_the_one_output_area(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100, floor=0.5)
+    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
     seen = [_shown(explorer)[0]]
     for name, value in [("steps", 7), ("solver", "midpoint"), ("base", "uniform"), ("steps", 1)]:
         explorer.controls[name].value = value          # what a user's click does
@@ -175,7 +174,7 @@ def test_each_callback_redraws_the_one_output_area(fm_models):
 
 
 def test_out_of_range_value_is_clamped_with_a_message(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100, floor=0.5)
+    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
     message = explorer.set(steps=10_000)
     assert explorer.controls["steps"].value == 500
     assert "outside the allowed range" in message and "500" in message
@@ -183,7 +182,7 @@ def test_out_of_range_value_is_clamped_with_a_message(fm_models):
 
 
 def test_wrong_type_is_refused_with_a_message_not_a_traceback(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100, floor=0.5)
+    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
     before = _shown(explorer)[0]
     message = explorer.set(steps="many")
     assert "refused" in message
@@ -229,7 +228,7 @@ def test_builders_refuse_bad_starting_values(fm_models, builder, kwargs, match):
 def test_choices_come_from_the_registries_at_call_time(fm_models, monkeypatch):
     from gen_models_utilities import base_distributions, solvers
 
-    explorer = widgets.sample_explorer(fm_models["gaussian"], n_steps=2, n_samples=50, floor=0.5)
+    explorer = widgets.sample_explorer(fm_models["gaussian"], n_steps=2, n_samples=50)
     assert list(explorer.controls["base"].options) == list(base_distributions.BASES)
     assert list(explorer.controls["solver"].options) == list(solvers.SOLVERS)
     def three_thirds(velocity, x, t, h):      # three Euler steps of h / 3: 3 evaluations a step
@@ -239,7 +238,7 @@ def test_choices_come_from_the_registries_at_call_time(fm_models, monkeypatch):
 
     monkeypatch.setitem(solvers.SOLVERS, "euler2", solvers.FixedStepSolver("euler2", three_thirds, 3))
     assert "euler2" in widgets.sample_explorer(fm_models, n_steps=2, n_samples=50).controls["solver"].options
-    few = widgets.few_step_explorer({"independent": fm_models["gaussian"]}, nfe=7, n_samples=50, floor=0.5)
+    few = widgets.few_step_explorer({"independent": fm_models["gaussian"]}, nfe=7, n_samples=50)
     assert list(few.controls["solver"].options) == list(solvers.solver_names())
     few.set(solver="euler2")                  # 7 evaluations at 3 a step: 2 steps
     assert few.last_text.startswith("independent: euler2, 2 steps = 6 NFE")
@@ -250,7 +249,7 @@ def test_repeated_redraws_close_their_figures(fm_models):
     for i in range(12):
         explorer.controls["t"].value = round(0.05 * (i % 7), 2)
     assert plt.get_fignums() == []
-    assert explorer.controls["t"].continuous_update is False
+    assert explorer.controls["t"].continuous_update is True
 
 
 def test_field_explorer_clamps_time(fm_models):
@@ -273,7 +272,7 @@ def test_mode_explorer_redraws_per_mode(onehot_model):
 def test_radius_explorer_marks_extrapolation(radius_model):
     explorer = widgets.radius_explorer(radius_model, radius=3.0, n_samples=60)
     assert explorer.controls["radius"].description == "radius"
-    assert explorer.controls["radius"].continuous_update is False
+    assert explorer.controls["radius"].continuous_update is True
     first = _shown(explorer)[0]
     explorer.controls["radius"].value = 4.8
     png, text = _shown(explorer)
@@ -327,7 +326,7 @@ def reference():
     ("midpoint", 4, "2 steps = 4 NFE"), ("rk4", 2, "1 step = 4 NFE"), ("rk4", 9, "2 steps = 8 NFE")])
 def test_few_step_draw_reports_the_evaluations_actually_used(coupling_models, reference, method, nfe, expected):
     fig, text = widgets.draw_few_step(coupling_models, "independent", method, nfe, n_samples=60, n_paths=5,
-                                      data=reference, floor=0.5)
+                                      data=reference)
     assert isinstance(fig, plt.Figure) and len(fig.axes) == 2
     assert f"{method}, {expected}" in text and "straightness" in text and "W2" in text
     # the right panel holds the accurate paths plus one line per drawn particle
@@ -337,7 +336,7 @@ def test_few_step_draw_reports_the_evaluations_actually_used(coupling_models, re
 
 def test_few_step_draw_colours_one_hot_samples_by_class(coupling_models, reference):
     fig, _ = widgets.draw_few_step(coupling_models, "one-hot", "heun", 2, n_samples=80, n_paths=8,
-                                   data=reference, floor=0.5)
+                                   data=reference)
     colours = {line.get_color() for line in fig.axes[1].lines[8:]}
     assert len(colours) == 8
     plt.close(fig)
@@ -345,31 +344,33 @@ def test_few_step_draw_colours_one_hot_samples_by_class(coupling_models, referen
 
 def test_few_step_draw_refuses_bad_arguments(coupling_models, reference):
     with pytest.raises(ValueError, match="coupling"):
-        widgets.draw_few_step(coupling_models, "sinkhorn", data=reference, floor=0.5)
+        widgets.draw_few_step(coupling_models, "sinkhorn", data=reference)
     with pytest.raises(ValueError, match="method"):
-        widgets.draw_few_step(coupling_models, "independent", "leapfrog", data=reference, floor=0.5)
+        widgets.draw_few_step(coupling_models, "independent", "leapfrog", data=reference)
     with pytest.raises(ValueError, match="nfe"):
-        widgets.draw_few_step(coupling_models, "independent", "euler", 0, data=reference, floor=0.5)
+        widgets.draw_few_step(coupling_models, "independent", "euler", 0, data=reference)
     with pytest.raises(TypeError, match="models"):
         widgets.draw_few_step(VelocityField(hidden_dim=8), "independent")
     with pytest.raises(TypeError, match="one-hot"):
         widgets.draw_few_step({"radius": ConditionalVelocityFieldRadius(hidden_dim=8)}, "radius",
-                              data=reference, floor=0.5)
+                              data=reference)
     assert plt.get_fignums() == []
 
 
 def test_few_step_explorer_redraws_one_output_in_place(coupling_models, reference):
-    explorer = widgets.few_step_explorer(coupling_models, method="euler", nfe=1, n_samples=60, data=reference,
-                                         floor=0.5)
+    explorer = widgets.few_step_explorer(coupling_models, method="euler", nfe=1, n_samples=60, data=reference)
     assert list(explorer.controls) == ["coupling", "solver", "NFE"]
-    assert explorer.controls["NFE"].continuous_update is False
-    assert "= 1 NFE" in explorer.last_text and len(explorer.output.outputs) == 2
+    assert explorer.controls["NFE"].continuous_update is True
+    assert "= 1 NFE" in explorer.last_text and len(explorer.output.outputs) == 1
     before = explorer.n_redraws
-    explorer.set(solver="rk4", NFE=8)
-    explorer.controls["coupling"].value = "one-hot"           # as a user would
-    assert explorer.n_redraws == before + 3
+    explorer.set(solver="rk4", NFE=8)                         # two quick pictures, then the full one
+    assert explorer.n_redraws == before + 3 and "W2 " in explorer.last_text
+    explorer.controls["coupling"].value = "one-hot"           # as a user would: a quick picture
+    assert explorer.n_redraws == before + 4 and "W2 when they rest" in explorer.last_text
+    explorer.settle()
+    assert explorer.n_redraws == before + 5 and "W2 when they rest" not in explorer.last_text
     assert explorer.last_text.startswith("one-hot: rk4, 2 steps = 8 NFE")
-    assert len(explorer.output.outputs) == 2 and explorer.last_error is None
+    assert len(explorer.output.outputs) == 1 and explorer.last_error is None
     assert plt.get_fignums() == []                             # every figure was closed
     with pytest.raises(TypeError, match="models must be a non-empty dict"):
         widgets.few_step_explorer({})
@@ -390,7 +391,7 @@ def test_draw_guidance_returns_figure_and_hit_share(onehot_model):
 def test_guidance_explorer_redraws_in_place(onehot_model):
     explorer = widgets.guidance_explorer(onehot_model, label=1, n_samples=40, n_steps=3)
     slider = explorer.controls["w"]
-    assert slider.continuous_update is False and (slider.min, slider.max) == widgets.GUIDANCE_LIMITS
+    assert slider.continuous_update is True and (slider.min, slider.max) == widgets.GUIDANCE_LIMITS
     assert explorer.last_text.startswith("w = 1.0")
     first = _shown(explorer)[0]
     slider.value = 5.0                         # what the user does: the callback redraws in place
@@ -398,3 +399,184 @@ def test_guidance_explorer_redraws_in_place(onehot_model):
     assert explorer.n_redraws == 2 and text.startswith("w = 5.0") and png != first
     assert "outside the allowed range" in explorer.set(w=20.0) and slider.value == 8.0
     assert plt.get_fignums() == []             # every figure was closed
+
+
+# ---------------------------------------------------------------- answering at once
+
+def test_a_moved_control_shows_a_quick_picture_then_the_full_one(fm_models):
+    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=400)
+    assert "W2 " in explorer.last_text                        # the first picture is the full one
+    explorer.controls["steps"].value = 6                      # a drag: fewer samples, no exact OT
+    assert "64 samples while the controls move" in explorer.last_text
+    quick = explorer.last_png
+    explorer.settle()
+    assert "W2 " in explorer.last_text and "while the controls move" not in explorer.last_text
+    assert explorer.last_png != quick
+    explorer.controls["steps"].value = 5                      # back to a cached full picture: no quick one
+    assert "W2 " in explorer.last_text
+    explorer.settle()                                         # nothing pending: no redraw
+    assert explorer.n_redraws == 4
+
+
+def test_the_settle_timer_replaces_the_quick_picture(fm_models, monkeypatch):
+    import time
+
+    monkeypatch.setattr(widgets.Explorer, "SETTLE_SECONDS", 0.05)
+    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=200)
+    explorer.controls["steps"].value = 9
+    deadline = time.monotonic() + 60
+    while "while the controls move" in explorer.last_text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "W2 " in explorer.last_text and explorer.n_redraws == 3
+
+
+def test_an_explorer_redraws_one_figure_in_place(fm_models):
+    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
+    figure, builds = explorer.canvas.figure, explorer.canvas.n_builds
+    for steps in (6, 7, 8):
+        explorer.set(steps=steps)
+    assert explorer.canvas.figure is figure and explorer.canvas.n_builds == builds   # the fixed layer stays
+    assert len(figure.axes[0].lines) == 3                    # base, data and one layer of samples
+    explorer.set(base="uniform")                              # another base: the fixed layer is rebuilt
+    assert explorer.canvas.n_builds == builds + 1 and plt.get_fignums() == []
+
+
+def test_a_canvas_picture_equals_the_standalone_figure(fm_models):
+    """The in-place picture (fixed layer pasted, moving layer drawn) looks like the plain figure."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    explorer = widgets.sample_explorer(fm_models, n_steps=4, n_samples=150)
+    explorer.set(steps=3)
+    fig, _ = widgets.draw_samples(fm_models, "gaussian", n_steps=3, n_samples=150)
+    try:
+        png = widgets.figure_png(fig, dpi=explorer.canvas.figure.dpi)
+    finally:
+        plt.close(fig)
+    plain = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
+    live = np.asarray(Image.open(io.BytesIO(explorer.last_png)).convert("RGB"), dtype=float)
+    assert plain.shape == live.shape
+    assert np.abs(plain - live).mean() < 2.0, "the in-place picture differs from the figure it stands for"
+
+
+# ---------------------------------------------------------------- live training
+
+@pytest.fixture
+def trainer_explorer():
+    points, _ = create_ring_gaussians(400, seed=0)
+    explorer = widgets.training_explorer(points, batch_size=64, n_preview=100)
+    yield explorer
+    explorer.pause()
+
+
+def test_training_explorer_trains_and_redraws(trainer_explorer):
+    explorer = trainer_explorer
+    assert set(explorer.buttons) == {"Start", "Pause", "Reset"}
+    assert set(explorer.settings) == {"base", "coupling", "learning rate", "batch size"}
+    assert explorer.settings["coupling"]._options_labels == ("independent", "minibatch OT")
+    first = explorer.last_png
+    explorer.train_steps(30)
+    assert explorer.trainer.n_steps == 30 and explorer.last_text.startswith("step 30 ")
+    assert explorer.last_png != first and plt.get_fignums() == []
+    model = explorer.model                                    # a copy: training on leaves it
+    weights = [p.clone() for p in model.parameters()]
+    explorer.train_steps(5)
+    assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters()))
+    assert widgets.sample_explorer(model, n_steps=3, n_samples=50).last_error is None
+
+
+def test_training_settings_apply(trainer_explorer):
+    explorer = trainer_explorer
+    explorer.train_steps(10)
+    explorer.settings["learning rate"].value = 3e-3           # applies from the next step
+    assert explorer.trainer.optimizer.param_groups[0]["lr"] == 3e-3 and explorer.trainer.n_steps == 10
+    explorer.settings["batch size"].value = 128
+    explorer.train_steps(2)
+    assert explorer.trainer.n_steps == 12 and "batch 128" in explorer.last_text
+    explorer.settings["coupling"].value = "ot"                # a new coupling starts afresh
+    assert explorer.trainer.n_steps == 0 and "minibatch OT" in explorer.last_text
+    explorer.train_steps(3)
+    explorer.settings["base"].value = "uniform"
+    assert explorer.trainer.n_steps == 0 and "uniform base" in explorer.last_text
+    explorer.train_steps(3)
+    explorer.reset()
+    assert explorer.trainer.n_steps == 0
+
+
+def test_reset_gives_the_same_training_again(trainer_explorer):
+    explorer = trainer_explorer
+    explorer.train_steps(20)
+    losses = list(explorer.trainer.losses)
+    explorer.reset()
+    explorer.train_steps(20)
+    assert explorer.trainer.losses == losses                 # seeded: the same run again
+
+
+def test_background_training_pauses_and_keeps_the_model(trainer_explorer):
+    import time
+
+    explorer = trainer_explorer
+    explorer.start()
+    assert explorer.trainer.running
+    deadline = time.monotonic() + 60
+    while explorer.trainer.n_steps < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    explorer.pause()
+    assert not explorer.trainer.running and explorer.status.value.startswith("paused")
+    steps = explorer.trainer.n_steps
+    time.sleep(0.2)
+    assert explorer.trainer.n_steps == steps >= 20           # nothing trains after Pause
+    assert explorer.last_text.startswith(f"step {steps} ")
+
+
+def test_one_trainer_at_a_time():
+    from gen_models_utilities import live_training
+
+    points, _ = create_ring_gaussians(300, seed=0)
+    first = widgets.training_explorer(points, batch_size=64, n_preview=50)
+    first.start()
+    second = widgets.training_explorer(points, batch_size=64, n_preview=50)    # re-running the cell
+    assert not first.trainer.running
+    second.start()
+    first.start()                                              # starting one pauses the other
+    assert first.trainer.running and not second.trainer.running
+    assert live_training.pause_all() == 1 and not first.trainer.running
+
+
+def test_an_interrupted_cell_pauses_the_trainers():
+    from types import SimpleNamespace
+
+    from gen_models_utilities import live_training
+
+    points, _ = create_ring_gaussians(300, seed=0)
+    explorer = widgets.training_explorer(points, batch_size=64, n_preview=50)
+    explorer.start()
+    live_training._pause_after_interrupt(SimpleNamespace(error_in_exec=ValueError("not an interrupt")))
+    assert explorer.trainer.running
+    live_training._pause_after_interrupt(SimpleNamespace(error_in_exec=KeyboardInterrupt()))
+    assert not explorer.trainer.running
+
+
+def test_training_explorer_refuses_bad_settings():
+    with pytest.raises(ValueError, match="coupling"):
+        widgets.training_explorer(coupling="sinkhorn")
+    with pytest.raises(ValueError, match="learning rate must be one of"):
+        widgets.training_explorer(lr=0.5)
+    with pytest.raises(ValueError, match="base"):
+        widgets.training_explorer(base="moon")
+
+
+def test_train_keeps_its_losses_after_the_step_was_factored_out():
+    """train() and the live trainer share one step; train's losses are what they were."""
+    from gen_models_utilities.live_training import LiveTrainer
+
+    points, _ = create_ring_gaussians(300, seed=0)
+    torch.manual_seed(0)
+    model = VelocityField()
+    result = train(model, points, n_steps=5, batch_size=64, seed=3, schedule="constant", progress=False)
+    assert len(result.losses) == 5 and all(loss > 0 for loss in result.losses)
+    trainer = LiveTrainer(points, batch_size=64, seed=3)
+    trainer.step(5)
+    assert len(trainer.losses) == 5 and trainer.losses != result.losses[:0]

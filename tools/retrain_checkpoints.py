@@ -1,9 +1,11 @@
-"""Retrain the checkpoints the package ships: one per model kind and base distribution.
+"""Retrain the checkpoints the package ships: one per model kind and base distribution, and the
+companion notebooks' models (``recipes.COMPANIONS``, e.g. fm_ot_gaussian, fm_reflow_gaussian).
 
     python -m tools.retrain_checkpoints                         # list them, present or missing
     python -m tools.retrain_checkpoints --retrain               # retrain and overwrite every one
     python -m tools.retrain_checkpoints --retrain --only fm_gaussian onehot_uniform
     python -m tools.retrain_checkpoints --remeasure             # keep the weights, re-measure quality
+    python -m tools.retrain_checkpoints --radius-range          # keep the weights, recompute the radius range
 
 Each is trained by ``recipes.train_recipe(kind, base)`` and written atomically by
 ``checkpoints.save_checkpoint`` to ``gen_models_utilities/pretrained/<kind>_<base>.pt``.
@@ -13,13 +15,40 @@ from __future__ import annotations
 import argparse
 import time
 
+import torch
+
 from gen_models_utilities import checkpoints, recipes
 from gen_models_utilities.base_distributions import BASES
+from gen_models_utilities.data import create_ring_gaussians
+from gen_models_utilities.loaders import radius_of
 
 
 def checkpoint_names() -> dict[str, tuple[str, str]]:
-    """{'<kind>_<base>': (kind, base)} for every kind of ``recipes.MODEL_KINDS`` and base of ``BASES``."""
-    return {f"{kind}_{base}": (kind, base) for kind in recipes.MODEL_KINDS for base in BASES}
+    """{'<kind>_<base>': (kind, base)} for every kind of ``recipes.MODEL_KINDS`` and base of ``BASES``,
+    then every companion of ``recipes.COMPANIONS`` on its base (after its teacher, if it has one)."""
+    names = {f"{kind}_{base}": (kind, base) for kind in recipes.MODEL_KINDS for base in BASES}
+    names.update({f"{kind}_{base}": (kind, base) for kind, (_, base, _) in recipes.COMPANIONS.items()})
+    return names
+
+
+def training_radius_range() -> torch.Tensor:
+    """The range ``train`` stores in a radius model trained on the recipes' data: the 1st and
+    99th percentiles of the training radii, (2,)."""
+    points, _ = create_ring_gaussians(recipes.DATA_SIZE, seed=recipes.DATA_SEED)
+    return torch.quantile(radius_of(torch.as_tensor(points))[:, 0], torch.tensor([0.01, 0.99]))
+
+
+def store_radius_range(names) -> None:
+    """Rewrite the named radius checkpoints with ``training_radius_range()``, weights and metadata kept."""
+    for name in names:
+        kind, base = checkpoint_names()[name]
+        if kind != "radius":
+            continue
+        model, metadata = checkpoints.load_pretrained(kind, base)
+        model.trained_radius_range.copy_(training_radius_range())
+        checkpoints.save_checkpoint(model, checkpoints.pretrained_path(kind, base), **metadata)
+        low, high = model.trained_radius_range.tolist()
+        print(f"{name:24s} trained radius range {low:.3f} to {high:.3f}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -29,9 +58,15 @@ def main(argv=None) -> int:
     parser.add_argument("--retrain", action="store_true", help="retrain and overwrite the checkpoints")
     parser.add_argument("--remeasure", action="store_true",
                         help="keep the weights, store freshly measured quality figures (after a yardstick change)")
+    parser.add_argument("--radius-range", action="store_true",
+                        help="keep the weights, store the trained radius range of the radius checkpoints "
+                             "(1st to 99th percentile of the training radii)")
     parser.add_argument("--only", nargs="+", choices=list(names), metavar="KIND_BASE",
                         help=f"checkpoints to retrain (default: all of {', '.join(names)})")
     args = parser.parse_args(argv)
+    if args.radius_range:
+        store_radius_range(args.only or names)
+        return 0
     if args.remeasure:
         for name in args.only or names:
             kind, base = names[name]
@@ -42,7 +77,7 @@ def main(argv=None) -> int:
         return 0
     if not args.retrain:
         if args.only:
-            parser.error("--only needs --retrain or --remeasure")
+            parser.error("--only needs --retrain, --remeasure or --radius-range")
         for name, (kind, base) in names.items():
             print(f"{name:24s} {'present' if checkpoints.pretrained_path(kind, base).is_file() else 'missing'}")
         return 0
