@@ -721,6 +721,7 @@ class TrainingExplorer(Explorer):
                             ("batch size", trainer.batch_size)):
             _start(self.settings[name], name, value)
         for control in self.settings.values():
+            control.style.description_width = "initial"       # 'learning rate' in full
             control.observe(lambda change: self._configure(), names="value")
         self.buttons = {name: widgets.Button(description=name, icon=icon, layout=widgets.Layout(width="8em"))
                         for name, icon in (("Start", "play"), ("Pause", "pause"), ("Reset", "undo"))}

@@ -35,6 +35,7 @@ from gen_models_utilities import (BASES, ConditionalVelocityField, ConditionalVe
                                   plot_loss, plot_pairs, plot_samples, plot_trajectories, plot_velocity_field,
                                   reference_data, ring_quality, sample_base, set_seed, solve_ode, use_book_style)
 from gen_models_utilities import checkpoints, plotting, recipes, solvers, widgets
+from gen_models_utilities import data as data_module
 from gen_models_utilities.animation import animate_particles, animate_velocity_field
 from gen_models_utilities.marginal_field import RingMarginalField
 from gen_models_utilities.metrics import distance_to_nearest_mode
@@ -183,9 +184,10 @@ plt.show()
 # %% [markdown]
 # The per-pair velocities fall into two bundles, one towards each of the two nearest blobs,
 # with a few stragglers towards blobs further away; yet their mean, the exact marginal velocity
-# and the network's prediction nearly coincide (the printed numbers agree to about a tenth). The grey fan is the reason the loss cannot reach zero: the target $x_1 - x_0$ varies
-# from pair to pair at the same $x_t$, and the network sees only $x_t$ and $t$. The best it can
-# do is predict the mean; the spread printed above stays behind as loss.
+# and the network's prediction nearly coincide (the printed numbers agree to about a tenth).
+# The grey fan is the reason the loss cannot reach zero: the target $x_1 - x_0$ varies from pair
+# to pair at the same $x_t$, and the network sees only $x_t$ and $t$. The best it can do is
+# predict the mean; the spread printed above stays behind as loss.
 
 # %% [markdown]
 # ## 17.4 Training via Velocity Regression
@@ -311,10 +313,10 @@ plt.show()
 
 # %% [markdown]
 # After 100 steps the samples form a blurred ring; by 700 steps the eight blobs are there, and
-# the share of samples between them keeps falling to the end of the run (31.4%, 18.8%, 5.3%,
-# 2.9% in the printout). The yardstick of 17.5
-# measures the last set three ways: its W2 distance to a reference draw of the data beside what
-# fresh data scores, the share off every mode beside the data's own 1.1%, and the count per mode.
+# the share of samples between them keeps falling to the end of the run (31.4%, 17.9%, 5.9%,
+# 2.7% in the printout). The yardstick of 17.5 measures the last set three ways: its W2
+# distance to a reference draw of the data beside what fresh data scores, the share off every
+# mode beside the data's own 1.1%, and the count per mode.
 
 # %%
 print("live model, 1500 steps:", ring_quality(snapshots[n_steps]))
@@ -334,6 +336,7 @@ print("live model, 1500 steps:", ring_quality(snapshots[n_steps]))
 # fresh pairs with each way of drawing $t$, together with the exact field on those pairs.
 
 # %%
+exact = RingMarginalField()                                      # the exact field of 17.3.1
 floors = {how: exact.average_loss_floor(how) for how in ("uniform", "logit_normal")}
 generator = torch.Generator().manual_seed(4)
 x0, x1 = torch.randn(65536, 2, generator=generator), torch.as_tensor(create_ring_gaussians(65536, seed=5)[0])
@@ -452,10 +455,12 @@ plt.show()
 print("\n".join(rows))
 
 # %% [markdown]
-# Where the points are (cyan), the error is small; it is large far from them, in the corners and,
-# late in the flow, in the gaps between the blobs, where few training points ever pass and
-# nothing constrains the network. The late gaps matter most: a sample that strays into one
-# gets a wrong push. That is where the checkpoint's stragglers between the modes come from.
+# Where the points are (cyan), the error is small early and in the middle of the flow (medians
+# 0.05 and 0.06 at t = 0.2 and 0.6) and larger late (median 0.45 at t = 0.95, when the exact
+# field is steepest). Away from the points it is large: in the corners and, late in the flow, in
+# the gaps between the blobs, where few training points ever pass and nothing constrains the
+# network. The late gaps matter most, since a sample that strays into one is pushed by a field
+# that no training target checked.
 #
 # The field changes with time, so a single snapshot cannot describe it. The animation runs $t$
 # from 0 to 1.
@@ -550,7 +555,7 @@ plt.show()
 # The checkpoint's samples cover all eight blobs evenly, with few samples between them, and the
 # yardstick finds nothing that sets them apart from data; the exact field's samples pass too
 # (their W2 is higher than the checkpoint's, which shows how much W2 varies between sample sets of
-# this size). Compare the live model of 17.4, trained for 1500 steps: its line showed 2.9% of
+# this size). Compare the live model of 17.4, trained for 1500 steps: its line showed 2.7% of
 # its samples off every mode, more than twice the data's 1.1%, and was flagged for it.
 #
 # **How straight are the paths?** Each pair's line is straight, but the marginal field averages
@@ -626,11 +631,11 @@ for name in ("learned", "exact"):
 # Euler is first order on both fields: each halving of $h$ halves its error (order 1.0). RK4 is
 # far better per evaluation: with 8 evaluations its error is a third of Euler's on the learned
 # field (0.040 against 0.136), with 16 a quarter. But it is nowhere near order four on the
-# learned field: from 2 to 16 steps its error falls with about $h^{1.8}$ (orders 1.3 to 2.1 per
-# halving), not $h^4$. The fourth order rests on the field being smooth, with four continuous
+# learned field: from 2 to 16 steps its error falls with about $h^{1.8}$ (order 3.0 for the
+# first halving, then 1.3 to 2.1), not $h^4$. The fourth order rests on the field being smooth, with four continuous
 # derivatives along the path. A ReLU network's field is only piecewise linear: its slope jumps
 # wherever a unit switches on or off, and each such kink a step crosses costs RK4 its high order.
-# The exact field is smooth, and RK4 does better on it (average order 2.7, and 3 or more between
+# The exact field is smooth, and RK4 does better on it (average order 2.8, and about 3 between
 # the finer steps), yet it too falls short of 4 at these step sizes: late in the flow the exact
 # field changes sharply between the blobs, and order four shows only once the steps are small
 # against those changes. With a single step (4 evaluations) RK4 is worse than Euler's four steps
@@ -695,7 +700,7 @@ print(inspect.getsource(ConditionalVelocityField))
 # One conditional training step, written out. The label travels with its data point, and its
 # one-hot code goes into the network beside $x_t$ and $t$. **Condition dropout** replaces the
 # code of a random share of the rows (here 10%) by zeros, a "no class" input, so that the same
-# network also learns the unconditional field; classifier-free guidance (17a's exercises) needs
+# network also learns the unconditional field; classifier-free guidance (17b) needs
 # both.
 
 # %%
@@ -798,6 +803,7 @@ radius_models = checkpoints.PretrainedModels("radius")     # {base: checkpoint},
 radius_model = radius_models["gaussian"]
 training_points, _ = create_ring_gaussians(recipes.DATA_SIZE, seed=recipes.DATA_SEED)   # its training data
 radii_seen = np.linalg.norm(training_points, axis=1)
+print(f"the ring: radius {data_module.RING_RADIUS}, blob standard deviation {data_module.RING_STD}")
 print(f"training radii: smallest {radii_seen.min():.2f}, 1st percentile {np.percentile(radii_seen, 1):.2f}, "
       f"99th percentile {np.percentile(radii_seen, 99):.2f}, largest {radii_seen.max():.2f}")
 low, high = radius_model.trained_radius_range.tolist()
