@@ -111,6 +111,8 @@ def load_checkpoint(path, expected_class: str | type | None = None, map_location
         expected = expected_class if isinstance(expected_class, str) else expected_class.__name__
         if name != expected:
             raise CheckpointError(f"{path.name} holds a {name}, expected a {expected}")
+    from . import diffusion  # noqa: F401  (registers DiffusionModel, which lives beside its trainer)
+
     if name not in MODEL_CLASSES:
         raise CheckpointError(f"{path.name} holds a {name!r}; known model classes: {sorted(MODEL_CLASSES)}")
     try:

@@ -1,7 +1,7 @@
 """Measuring flow matching, diffusion and a CNF side by side (notebook 17b).
 
-The shipped companions of the flow matching checkpoint (a diffusion model and a CNF, with
-their recipes), sample quality against the number of solver steps with the yardstick
+The models come from ``checkpoints.load_pretrained("diffusion" | "cnf", "gaussian")`` (their
+recipes are in ``recipes.COMPANIONS``). Here: sample quality against the number of solver steps with the yardstick
 ``metrics.ring_quality``, the fewest steps that give samples as good as data, a count of
 diverged training runs, and a plain-text table narrow enough for a projector.
 """
@@ -15,56 +15,6 @@ import torch
 
 from ._checks import check_choice, check_positive_int
 from .metrics import ring_quality
-
-# The shipped companions of the flow matching model, trained from the Gaussian base on the same
-# 8000 ring points: diffusion with the fm checkpoint's budget (8000 steps of 512), the CNF by
-# maximum likelihood through a 4-step RK4 solve with a smooth activation.
-COMPANION_RECIPES = {
-    "diffusion": {"n_steps": 8000, "batch_size": 512, "lr": 2e-3, "schedule": "cosine"},
-    "cnf": {"n_steps": 1500, "batch_size": 256, "lr": 2e-3, "schedule": "cosine", "ode_steps": 4,
-            "activation": "silu"},
-}
-
-
-def companion_path(name: str):
-    """Where the shipped companion model ``name`` ('diffusion' or 'cnf') lives."""
-    from .checkpoints import PRETRAINED_DIR
-
-    return PRETRAINED_DIR / f"{check_choice('name', name, tuple(COMPANION_RECIPES))}_gaussian.pt"
-
-
-def train_companion(name: str, seed: int = 0, progress=None):
-    """Train the companion ``name`` by its recipe from scratch; returns (model, metadata)."""
-    from . import cnf, diffusion
-    from .data import create_ring_gaussians
-    from .models import VelocityField
-
-    recipe = dict(COMPANION_RECIPES[check_choice("name", name, tuple(COMPANION_RECIPES))])
-    points, _ = create_ring_gaussians(8000, seed=0)
-    with torch.random.fork_rng(devices=[]):     # seeded initial weights; global state left as it was
-        torch.manual_seed(seed)
-        model = diffusion.DiffusionModel() if name == "diffusion" else VelocityField(activation=recipe["activation"])
-    if name == "diffusion":
-        result = diffusion.train_diffusion(model, points, seed=seed, progress=progress, **recipe)
-    else:
-        options = {key: value for key, value in recipe.items() if key != "activation"}
-        result = cnf.train_cnf(model, points, seed=seed, progress=progress, **options)
-    metadata = {"recipe_name": f"{name}_gaussian", "base": "gaussian", "recipe": recipe, "seed": seed,
-                "steps": recipe["n_steps"], "train_seconds": round(result.seconds, 1),
-                "final_loss": round(float(np.mean(result.losses[-100:])), 4)}
-    return model, metadata
-
-
-def load_companion(name: str):
-    """The shipped companion model ``name`` ('diffusion' or 'cnf'), in eval mode."""
-    from . import diffusion  # noqa: F401  (registers DiffusionModel with the checkpoints)
-    from .checkpoints import load_checkpoint
-
-    path = companion_path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"no shipped checkpoint {path.name}; run `python -m gen_models_utilities.comparison`")
-    return load_checkpoint(path)[0]
-
 
 def quality_by_steps(sample: Callable[[int], torch.Tensor], step_grid) -> dict:
     """``metrics.ring_quality`` of ``sample(n_steps) -> (N, 2)`` for each n in ``step_grid``.
@@ -140,17 +90,3 @@ def spread(values) -> str:
     if values.size == 0:
         raise ValueError("values must hold at least one number")
     return f"{values.mean():.2f} ± {values.std():.2f}"
-
-
-if __name__ == "__main__":      # python -m gen_models_utilities.comparison [--force]: rebuild the companions
-    import sys
-
-    from .checkpoints import save_checkpoint
-
-    for companion in COMPANION_RECIPES:
-        if companion_path(companion).is_file() and "--force" not in sys.argv:
-            print(f"{companion_path(companion).name:24s} present")
-            continue
-        trained, info = train_companion(companion)
-        save_checkpoint(trained, companion_path(companion), **info)
-        print(f"{companion_path(companion).name:24s} trained in {info['train_seconds']} s")

@@ -35,6 +35,12 @@ COMPANIONS = {
     "fm_ot_block64": ("fm", "gaussian", {"coupling": "ot_block64"}),
     "fm_reflow": ("fm", "gaussian", {"teacher": "fm_gaussian", "pairs": 32000, "pair_solver": "rk4",
                                      "pair_steps": 25, "pair_seed": 1}),
+    # 17b's other methods, with their own trainers: diffusion with the fm budget (8000 steps of 512),
+    # a CNF by maximum likelihood through a 4-step RK4 solve, with a smooth activation.
+    "diffusion": (None, "gaussian", {"trainer": "diffusion", "model": "DiffusionModel", "n_steps": 8000,
+                                     "batch_size": 512, "lr": 2e-3, "schedule": "cosine"}),
+    "cnf": (None, "gaussian", {"trainer": "cnf", "model": "VelocityField", "n_steps": 1500, "batch_size": 256,
+                               "lr": 2e-3, "schedule": "cosine", "ode_steps": 4, "activation": "silu"}),
 }
 
 
@@ -52,6 +58,8 @@ def recipe(kind: str, base: str) -> dict:
     ``COMPANIONS``) trained from ``base``."""
     kind, base = check_kind_and_base(kind, base)
     chapter_kind, _, changes = COMPANIONS.get(kind, (kind, base, {}))
+    if chapter_kind is None:                   # a method with its own trainer: its recipe says all
+        return {"base": base, **changes}
     model_class, n_steps = MODEL_KINDS[chapter_kind]
     return {"model": model_class.__name__, "base": base, "n_steps": n_steps, **COMMON, **changes}
 
@@ -86,6 +94,8 @@ def train_recipe(kind: str, base: str, n_steps: int | None = None, seed: int = 0
         spec["n_steps"] = n_steps
     if "teacher" in spec:
         return _train_reflow(kind, spec, seed, progress)
+    if "trainer" in spec:
+        return _train_other_method(kind, spec, seed, progress)
     chapter_kind = COMPANIONS.get(kind, (kind,))[0]
     with torch.random.fork_rng(devices=[]):     # seeded initial weights; global state left as it was
         torch.manual_seed(seed)
@@ -113,8 +123,27 @@ def _train_reflow(kind: str, spec: dict, seed: int, progress: bool):
     return model, _metadata(kind, spec, model, result)
 
 
-def _metadata(kind: str, spec: dict, model, result) -> dict:
+def _train_other_method(kind: str, spec: dict, seed: int, progress: bool):
+    """17b's diffusion model or CNF, trained by its own trainer on the recipes' data."""
+    from . import cnf, diffusion
+
+    options = {key: spec[key] for key in ("n_steps", "batch_size", "lr", "schedule")}
+    points, _ = create_ring_gaussians(DATA_SIZE, seed=DATA_SEED)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = diffusion.DiffusionModel() if spec["trainer"] == "diffusion" else VelocityField(
+            activation=spec["activation"])
+    if spec["trainer"] == "diffusion":
+        result = diffusion.train_diffusion(model, points, seed=seed, progress=progress, **options)
+    else:
+        result = cnf.train_cnf(model, points, ode_steps=spec["ode_steps"], seed=seed, progress=progress, **options)
+    return model, _metadata(kind, spec, model, result, quality=False)
+
+
+def _metadata(kind: str, spec: dict, model, result, quality: bool = True) -> dict:
+    """What a checkpoint stores about its training; ``quality``: the figures of ``measure_quality``
+    (flow matching models only)."""
     return {"recipe_name": f"{kind}_{spec['base']}", "base": spec["base"], "recipe": spec,
             "steps": spec["n_steps"], "train_seconds": round(result.seconds, 1),
             "final_loss": round(float(np.mean(result.losses[-200:])), 4),
-            "quality": measure_quality(model, spec["base"])}
+            **({"quality": measure_quality(model, spec["base"])} if quality else {})}

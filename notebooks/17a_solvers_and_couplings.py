@@ -8,6 +8,8 @@
 # %% [markdown]
 # # 17a Fewer steps, straighter paths: solvers, couplings and reflow
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/flow-matching-suite/flow-matching-notebooks/blob/main/notebooks/17a_solvers_and_couplings.ipynb)
+#
 # The chapter samples with 100 Euler steps and says in passing that flow matching needs only "a
 # few" ODE steps, and that better pairings of noise with data or a higher-order solver such as RK4
 # would help. This notebook puts numbers on those sentences, on the ring of 8 Gaussians, with
@@ -21,6 +23,14 @@
 # 4. **A widget** to try any solver and budget on these models.
 #
 # Every `##` section starts from the header cell below alone.
+
+# %% tags=["colab"]
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:   # on Colab: install the package these notebooks import
+    package = "gen_models_utilities @ git+https://github.com/flow-matching-suite/flow-matching-notebooks"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)
 
 # %%
 import inspect
@@ -395,6 +405,25 @@ plt.show()
 explorer = widgets.few_step_explorer({label: shipped(name) for label, name in MODELS.items()},
                                      method="euler", nfe=1, data=REFERENCE)
 explorer
+
+# %% [markdown]
+# To see a coupling at work during training, press **Start**: a fresh network trains live with
+# minibatch OT pairs (switch the coupling to compare with independent pairs). The middle panel
+# samples with only 8 Euler steps, so the straighter paths of OT show up as sharper modes early on.
+
+# %% tags=["nbval-ignore-output"]
+live = widgets.training_explorer(coupling="minibatch OT", batch_size=256)
+live
+
+# %% [markdown]
+# The same trainer after 300 steps, for readers without a kernel:
+
+# %% tags=["nbval-ignore-output"]
+live.train_steps(300)
+fig, text = widgets.draw_training(live.trainer, t=0.5)
+print(text)
+fig.set_dpi(48)                               # a small picture: the notebook stays light
+fig
 
 # %% [markdown]
 # ## 17a.6 Summary

@@ -8,6 +8,8 @@
 # %% [markdown]
 # # 17b Flow matching, diffusion and CNFs: one family, measured
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/flow-matching-suite/flow-matching-notebooks/blob/main/notebooks/17b_flow_matching_vs_diffusion_and_cnf.ipynb)
+#
 # Section 17.7 closes the chapter with a table that sets diffusion models, continuous normalising
 # flows (CNFs) and flow matching side by side. This notebook first shows what links them: with a
 # Gaussian base, straight-line flow matching *is* a Gaussian-path model, and its velocity is an
@@ -26,6 +28,14 @@
 # real data of the same size scores, the share of samples more than 3 std from every mode, and
 # the samples per mode. Every section starts from the header cell below.
 
+# %% tags=["colab"]
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:   # on Colab: install the package these notebooks import
+    package = "gen_models_utilities @ git+https://github.com/flow-matching-suite/flow-matching-notebooks"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)
+
 # %%
 import inspect
 
@@ -38,6 +48,7 @@ from gen_models_utilities import (ConditionalVelocityField, VelocityField, creat
                                   ring_quality, sample_base, set_seed, solve_ode, train, use_book_style)
 from gen_models_utilities import cnf, comparison, diffusion, guidance, likelihood, metrics, widgets
 from gen_models_utilities.marginal_field import RingMarginalField
+from gen_models_utilities.recipes import recipe
 
 torch.set_num_threads(1)   # these networks are tiny: one thread is fastest and gives the same numbers everywhere
 set_seed(0)
@@ -113,7 +124,7 @@ print(inspect.getsource(diffusion.NoiseAsVelocity.forward))
 
 # %%
 fm, _ = load_pretrained("fm", "gaussian")
-diffusion_model = comparison.load_companion("diffusion")
+diffusion_model = load_pretrained("diffusion", "gaussian")[0]
 fields = {"flow matching": fm, "diffusion as velocity": diffusion.NoiseAsVelocity(diffusion_model)}
 exact = RingMarginalField()
 x1 = torch.as_tensor(create_ring_gaussians(2000, seed=7)[0])
@@ -181,7 +192,7 @@ print(f"share of training times with flow time t > 0.9:   diffusion {1 - below[0
 
 # %%
 fm, _ = load_pretrained("fm", "gaussian")
-diffusion_model = comparison.load_companion("diffusion")
+diffusion_model = load_pretrained("diffusion", "gaussian")[0]
 x0 = sample_base("gaussian", 2000, seed=3)
 samplers = {"exact field": RingMarginalField(), "flow matching": fm}
 for clock in diffusion.CLOCKS:
@@ -240,7 +251,7 @@ print("samples per mode, diffusion ODE, flow clock, 4 steps:", counts.tolist())
 
 # %%
 fm, _ = load_pretrained("fm", "gaussian")
-diffusion_model = comparison.load_companion("diffusion")
+diffusion_model = load_pretrained("diffusion", "gaussian")[0]
 reference = reference_data(1000)
 x0 = sample_base("gaussian", 300, seed=4)
 paths = {"diffusion, ancestral (SDE)": diffusion.sample_ancestral(diffusion_model, 300, 1000, seed=4,
@@ -300,7 +311,7 @@ print(comparison.format_table(rows, ["straightness"]))
 
 # %%
 fm, _ = load_pretrained("fm", "gaussian")
-cnf_model = comparison.load_companion("cnf")
+cnf_model = load_pretrained("cnf", "gaussian")[0]
 line = torch.stack([torch.linspace(-4, 4, 400), torch.zeros(400)], dim=1)
 fig, ax = plt.subplots(figsize=(7, 3.2))
 for name, model in (("flow matching (ReLU)", fm), ("CNF (SiLU)", cnf_model)):
@@ -340,8 +351,8 @@ print(f"at these rates: 8000 flow matching steps {8000 * fm_ms / 1000:.0f} s,"
 # for every step. The shipped CNF's recipe, and its samples (2000 points) at growing RK4 steps:
 
 # %%
-print(comparison.COMPANION_RECIPES["cnf"])
-cnf_model = comparison.load_companion("cnf")
+print(recipe("cnf", "gaussian"))
+cnf_model = load_pretrained("cnf", "gaussian")[0]
 rows = {}
 for n_steps in (4, 16, 64):
     samples = solve_ode(cnf_model, sample_base("gaussian", 2000, seed=3), n_steps, "rk4").x
@@ -371,7 +382,7 @@ print(comparison.format_table(rows, ["W2", "data's W2", "off-mode", "verdict"]))
 print(inspect.getsource(likelihood.hutchinson_divergence))
 
 # %%
-cnf_model = comparison.load_companion("cnf")
+cnf_model = load_pretrained("cnf", "gaussian")[0]
 held_out = torch.as_tensor(create_ring_gaussians(1000, seed=123)[0])
 exact_trace = likelihood.velocity_and_divergence(cnf_model, held_out, 0.5)[1].detach()
 PROBES = (1, 4, 16, 64)
@@ -406,7 +417,7 @@ plt.show()
 
 # %%
 fm, _ = load_pretrained("fm", "gaussian")
-cnf_model = comparison.load_companion("cnf")
+cnf_model = load_pretrained("cnf", "gaussian")[0]
 held_out = torch.as_tensor(create_ring_gaussians(500, seed=123)[0])
 LIKELIHOOD_STEPS = (4, 8, 16, 32, 64)
 rows = {}
@@ -431,8 +442,8 @@ print(comparison.format_table(rows, [f"{n} steps" for n in LIKELIHOOD_STEPS]))
 
 # %%
 fm, _ = load_pretrained("fm", "gaussian")
-diffusion_model = comparison.load_companion("diffusion")
-cnf_model = comparison.load_companion("cnf")
+diffusion_model = load_pretrained("diffusion", "gaussian")[0]
+cnf_model = load_pretrained("cnf", "gaussian")[0]
 x0 = sample_base("gaussian", 1000, seed=5)
 with torch.no_grad():
     samples = {"flow matching, 32 Euler": solve_ode(fm, x0, 32).x,

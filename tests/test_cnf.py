@@ -9,15 +9,6 @@ from gen_models_utilities.cnf import cnf_log_likelihood, train_cnf
 from gen_models_utilities.likelihood import log_likelihood
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These networks are tiny: one thread is faster on a shared machine and gives the same numbers."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_training_likelihood_agrees_with_the_evaluation_one():
     torch.manual_seed(0)
     model = VelocityField()

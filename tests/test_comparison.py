@@ -6,17 +6,10 @@ import pytest
 import torch
 
 from gen_models_utilities import comparison, create_ring_gaussians, ring_quality
-from gen_models_utilities.checkpoints import load_checkpoint, save_checkpoint
+from gen_models_utilities.checkpoints import load_checkpoint, load_pretrained, save_checkpoint
+from gen_models_utilities.recipes import recipe
 from gen_models_utilities.diffusion import DiffusionModel
 from gen_models_utilities.models import VelocityField
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_diverged_counts_blow_ups_and_rising_losses_only():
@@ -59,13 +52,16 @@ def test_format_table_lines_up_columns():
 
 @pytest.mark.parametrize("name, cls", [("diffusion", DiffusionModel), ("cnf", VelocityField)])
 def test_shipped_companions_load_with_their_recipe(name, cls):
-    model = comparison.load_companion(name)
+    model, metadata = load_pretrained(name, "gaussian")
     assert isinstance(model, cls) and not model.training
+    assert metadata["recipe"] == recipe(name, "gaussian")
     if name == "cnf":
-        assert model.config["activation"] == comparison.COMPANION_RECIPES["cnf"]["activation"]
+        assert model.config["activation"] == recipe("cnf", "gaussian")["activation"]
         assert isinstance(model.net[1], torch.nn.SiLU)
-    with pytest.raises(ValueError, match="name"):
-        comparison.companion_path("gan")
+    with pytest.raises(ValueError, match="kind"):
+        load_pretrained("gan", "gaussian")
+    with pytest.raises(ValueError, match="base must be 'gaussian'"):
+        load_pretrained(name, "uniform")
 
 
 def test_a_smooth_model_and_a_diffusion_model_round_trip_through_a_checkpoint(tmp_path):

@@ -11,15 +11,6 @@ from gen_models_utilities.diffusion import (DiffusionModel, NoiseAsVelocity, Noi
 from gen_models_utilities.marginal_field import RingMarginalField
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These networks are tiny: one thread is faster on a shared machine and gives the same numbers."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_schedule_runs_from_data_to_noise():
     schedule = NoiseSchedule()
     s = torch.linspace(0, 1, 101)

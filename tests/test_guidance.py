@@ -6,15 +6,6 @@ from gen_models_utilities import ConditionalVelocityField, VelocityField, create
 from gen_models_utilities.guidance import GuidedVelocity, class_code, requested_mode_fraction, sample_guided
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These networks are tiny: one thread is faster on a shared machine and gives the same numbers."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def onehot_model():
     torch.manual_seed(0)

@@ -10,15 +10,6 @@ from gen_models_utilities.likelihood import (FlowSolver, base_log_density, hutch
                                              plot_sample_densities, ring_log_density, velocity_and_divergence)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These networks are tiny: one thread is faster on a shared machine and gives the same numbers."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class ZeroField(nn.Module):
     """The identity flow: v(x, t) = 0 everywhere."""
 

@@ -16,15 +16,6 @@ from gen_models_utilities import (RandomBatches, VelocityField, create_ring_gaus
 from gen_models_utilities.recipes import train_recipe
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a loaded two-core machine this is many times faster for tiny nets."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def global_states():
     """Snapshot of Python's, NumPy's and torch's global random state."""
     return random.getstate(), np.random.get_state(), torch.get_rng_state()

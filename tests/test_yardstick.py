@@ -52,3 +52,35 @@ def test_a_verdict_needs_every_figure():
     assert not Quality(**{**good.__dict__, "w2": 0.6}).as_good_as_data
     assert not Quality(**{**good.__dict__, "off_mode_fraction": 0.05}).as_good_as_data
     assert not Quality(**{**good.__dict__, "samples_per_mode": (248, 0) + (124,) * 6}).as_good_as_data
+
+
+def test_the_shipped_floors_are_what_a_fresh_measurement_gives():
+    from gen_models_utilities.metrics import measure_w2_floor, stored_w2_floors
+
+    stored = stored_w2_floors()
+    assert {"500x2000", "1000x2000", "2000x2000"} <= set(stored)
+    assert tuple(stored["500x2000"]) == measure_w2_floor(500, 2000) == w2_floor(500)
+
+
+@pytest.mark.slow
+def test_every_shipped_floor_is_what_a_fresh_measurement_gives():
+    from gen_models_utilities.metrics import measure_w2_floor, stored_w2_floors
+
+    for size, value in stored_w2_floors().items():
+        n_samples, n_reference = map(int, size.split("x"))
+        assert tuple(value) == measure_w2_floor(n_samples, n_reference), size
+
+
+def test_floors_measured_with_other_seeds_are_not_used(monkeypatch, tmp_path):
+    import json
+
+    from gen_models_utilities import metrics
+
+    stale = tmp_path / "w2_floors.json"
+    stale.write_text(json.dumps({"reference_seed": 1, "floor_seeds": [1], "floors": {"500x2000": [9.0, 9.0]}}))
+    monkeypatch.setattr(metrics, "FLOORS_FILE", stale)
+    metrics.stored_w2_floors.cache_clear()
+    try:
+        assert metrics.stored_w2_floors() == {}
+    finally:
+        metrics.stored_w2_floors.cache_clear()

@@ -6,6 +6,7 @@ companion notebooks' models (``recipes.COMPANIONS``, e.g. fm_ot_gaussian, fm_ref
     python -m tools.retrain_checkpoints --retrain --only fm_gaussian onehot_uniform
     python -m tools.retrain_checkpoints --remeasure             # keep the weights, re-measure quality
     python -m tools.retrain_checkpoints --radius-range          # keep the weights, recompute the radius range
+    python -m tools.retrain_checkpoints --floors                # re-measure the shipped W2 floors
 
 Each is trained by ``recipes.train_recipe(kind, base)`` and written atomically by
 ``checkpoints.save_checkpoint`` to ``gen_models_utilities/pretrained/<kind>_<base>.pt``.
@@ -17,7 +18,7 @@ import time
 
 import torch
 
-from gen_models_utilities import checkpoints, recipes
+from gen_models_utilities import checkpoints, metrics, recipes
 from gen_models_utilities.base_distributions import BASES
 from gen_models_utilities.data import create_ring_gaussians
 from gen_models_utilities.loaders import radius_of
@@ -51,6 +52,26 @@ def store_radius_range(names) -> None:
         print(f"{name:24s} trained radius range {low:.3f} to {high:.3f}", flush=True)
 
 
+# (samples, reference) sizes whose W2 floor is shipped: what the notebooks, widgets and benchmarks use.
+FLOOR_SIZES = ((500, 2000), (1000, 2000), (2000, 2000), (4000, 4000))
+
+
+def store_w2_floors(sizes=FLOOR_SIZES) -> dict:
+    """Measure ``metrics.w2_floor`` afresh at ``sizes`` and write ``metrics.FLOORS_FILE`` atomically."""
+    import json
+    import os
+    import tempfile
+
+    floors = {f"{n}x{m}": list(metrics.measure_w2_floor(n, m)) for n, m in sizes}
+    payload = {"reference_seed": metrics.REFERENCE_SEED, "floor_seeds": list(metrics.FLOOR_SEEDS), "floors": floors}
+    handle, temporary = tempfile.mkstemp(dir=metrics.FLOORS_FILE.parent, suffix=".tmp")
+    with os.fdopen(handle, "w") as file:
+        json.dump(payload, file, indent=1)
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, metrics.FLOORS_FILE)
+    return floors
+
+
 def main(argv=None) -> int:
     names = checkpoint_names()
     parser = argparse.ArgumentParser(prog="python -m tools.retrain_checkpoints", description=__doc__,
@@ -58,12 +79,17 @@ def main(argv=None) -> int:
     parser.add_argument("--retrain", action="store_true", help="retrain and overwrite the checkpoints")
     parser.add_argument("--remeasure", action="store_true",
                         help="keep the weights, store freshly measured quality figures (after a yardstick change)")
+    parser.add_argument("--floors", action="store_true", help="re-measure the shipped W2 floors (metrics.FLOORS_FILE)")
     parser.add_argument("--radius-range", action="store_true",
                         help="keep the weights, store the trained radius range of the radius checkpoints "
                              "(1st to 99th percentile of the training radii)")
     parser.add_argument("--only", nargs="+", choices=list(names), metavar="KIND_BASE",
                         help=f"checkpoints to retrain (default: all of {', '.join(names)})")
     args = parser.parse_args(argv)
+    if args.floors:
+        for size, (mean, spread) in store_w2_floors().items():
+            print(f"W2 floor {size:10s} {mean:.4f} ± {spread:.4f}", flush=True)
+        return 0
     if args.radius_range:
         store_radius_range(args.only or names)
         return 0
@@ -71,6 +97,8 @@ def main(argv=None) -> int:
         for name in args.only or names:
             kind, base = names[name]
             model, metadata = checkpoints.load_pretrained(kind, base)
+            if "quality" not in metadata:          # diffusion and the CNF are judged in 17b itself
+                continue
             metadata["quality"] = recipes.measure_quality(model, base)
             checkpoints.save_checkpoint(model, checkpoints.pretrained_path(kind, base), **metadata)
             print(f"{name:24s} {metadata['quality']}", flush=True)
@@ -86,7 +114,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         model, metadata = recipes.train_recipe(kind, base)
         checkpoints.save_checkpoint(model, checkpoints.pretrained_path(kind, base), **metadata)
-        print(f"{name:24s} {time.perf_counter() - start:6.1f} s  {metadata['quality']}", flush=True)
+        print(f"{name:24s} {time.perf_counter() - start:6.1f} s  {metadata.get('quality', '')}", flush=True)
     return 0
 
 

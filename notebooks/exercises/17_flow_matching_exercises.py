@@ -8,6 +8,8 @@
 # %% [markdown]
 # # 17 Flow matching: exercises
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/flow-matching-suite/flow-matching-notebooks/blob/main/notebooks/exercises/17_flow_matching_exercises_student.ipynb)
+#
 # Fifteen exercises on the learning objectives of section 17.1. Most ask you to **predict**
 # something first (write the prediction down, or into a variable) and then check it on a trained
 # model:
@@ -26,6 +28,14 @@
 # `AssertionError` that says what was expected, what your code returned, and often which typical
 # mistake it looks like. Run the cells from the top: later exercises reuse your earlier functions.
 # Everything runs on the CPU in about a minute.
+
+# %% tags=["colab"]
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:   # on Colab: install the package these notebooks import
+    package = "gen_models_utilities @ git+https://github.com/flow-matching-suite/flow-matching-notebooks"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)
 
 # %%
 import matplotlib.pyplot as plt
