@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_positive_int
+from ._checks import check_positive_int
 from .metrics import ring_quality
 
 def quality_by_steps(sample: Callable[[int], torch.Tensor], step_grid) -> dict:
