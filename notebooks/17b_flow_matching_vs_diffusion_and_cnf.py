@@ -64,17 +64,24 @@ use_book_style()
 #
 # **The velocity.** The path of one pair moves at $\dot\alpha_t x_1 + \dot\sigma_t \varepsilon$. The field
 # the network learns is its average over all pairs that pass through $x$:
+#
 # $$u_t(x) = \dot\alpha_t\, E[x_1 \mid x_t = x] + \dot\sigma_t\, E[\varepsilon \mid x_t = x].$$
+#
 # Since $x = \alpha_t E[x_1 \mid x] + \sigma_t E[\varepsilon \mid x]$, we can eliminate $E[x_1 \mid x]$:
+#
 # $$u_t(x) = \frac{\dot\alpha_t}{\alpha_t}\, x + \Big(\dot\sigma_t - \frac{\dot\alpha_t \sigma_t}{\alpha_t}\Big)\,
 # \hat\varepsilon(x, t), \qquad \hat\varepsilon(x, t) = E[\varepsilon \mid x_t = x].$$
+#
 # For the straight path ($\dot\alpha_t = 1$, $\dot\sigma_t = -1$) the bracket is $-1 - (1-t)/t = -1/t$:
+#
 # $$u_t(x) = \frac{x - \hat\varepsilon(x, t)}{t}.$$
 #
 # **The score.** $p_t$ is the data blurred by Gaussian noise of standard deviation $\sigma_t$, and
 # Tweedie's formula gives its score as $\nabla \log p_t(x) = -\hat\varepsilon(x, t) / \sigma_t$. With
 # $\hat\varepsilon = -(1-t)\nabla\log p_t$:
+#
 # $$u_t(x) = \frac{x}{t} + \frac{1-t}{t}\,\nabla \log p_t(x),$$
+#
 # an affine function of the score, with coefficients that depend only on $t$. A noise predictor, a
 # score model and a velocity model are three parametrisations of one object.
 #
@@ -98,7 +105,9 @@ for t in (0.1, 0.4, 0.7, 0.95):
 # **Diffusion's own schedule.** The diffusion model here uses DDPM's variance-preserving path
 # $x_s = a\,x_1 + b\,\varepsilon$ with $a = \sqrt{\bar\alpha(s)}$, $b = \sqrt{1 - \bar\alpha(s)}$ and
 # diffusion time $s$ running from data ($s = 0$) to noise ($s = 1$). Dividing by $a + b$ gives
+#
 # $$\frac{x_s}{a + b} = t\,x_1 + (1 - t)\,\varepsilon \quad\text{with}\quad t = \frac{a}{a + b},$$
+#
 # the flow matching point at time $t$, **made with the same noise**. Both paths have the same
 # signal-to-noise ratio, $a^2/b^2 = t^2/(1-t)^2$. So the diffusion network's noise prediction at
 # $((a + b)\,x, s)$ is an estimate of $\hat\varepsilon(x, t)$, and $v(x, t) = (x - \hat\varepsilon)/t$

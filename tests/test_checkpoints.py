@@ -284,6 +284,9 @@ def test_shipped_checkpoint_quality_matches_a_fresh_measurement(kind, base):
     assert metadata["recipe_name"] == f"{kind}_{base}" and metadata["base"] == base
     assert metadata["recipe"] == expected and metadata["steps"] == expected["n_steps"]
     assert type(model).__name__ == expected["model"]
+    if "trainer" in expected:                 # diffusion and the CNF: 17b measures them itself
+        assert "quality" not in metadata
+        return
     fresh = measure_quality(model, metadata["base"])
     assert set(fresh) == set(metadata["quality"])
     for key, stored in metadata["quality"].items():

@@ -69,7 +69,8 @@ def solved(notebooks, trained_fm, onehot_model):
     """A namespace after the header cell and every solution cell of the solution notebook."""
     solution, _ = notebooks
     namespace = {}
-    header = next(cell.source for cell in solution.cells if cell.cell_type == "code")
+    header = next(cell.source for cell in solution.cells      # the header cell, after the Colab install cell
+                  if cell.cell_type == "code" and "colab" not in cell.metadata.get("tags", []))
     with plt.rc_context():                          # the header applies the book style
         quietly(header, namespace)
     namespace.update(fm_model=trained_fm, onehot_model=onehot_model)
