@@ -5,19 +5,13 @@ and the logic that turns numbers into verdicts and flags.
 """
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:                      # `benchmarks` is a folder of the repo, not installed
-    sys.path.insert(0, str(REPO))
-
-from benchmarks import nfe, ot_cost, quality, report, run, speed, time_to_quality  # noqa: E402
-from benchmarks.contenders import PEERS, ChapterLoop, fresh_model  # noqa: E402
-from gen_models_utilities import create_ring_gaussians, solvers  # noqa: E402
+from benchmarks import nfe, ot_cost, quality, report, run, speed, time_to_quality
+from benchmarks.contenders import PEERS, ChapterLoop, fresh_model
+from gen_models_utilities import create_ring_gaussians, solvers
 
 TINY = run.Budget(name="quick", judge_samples=200, speed_chunk=3, speed_rounds=1, speed_batch_sizes=(16, 32),
                   cap_s=0.5, ladder=(5,), step_ladder=(1, 2), tolerance_ladder=(3e-1,), reflow_steps=3,
