@@ -409,7 +409,7 @@ explorer
 # %% [markdown]
 # To see a coupling at work during training, press **Start**: a fresh network trains live with
 # minibatch OT pairs (switch the coupling to compare with independent pairs). The middle panel
-# samples with only 8 Euler steps, so the straighter paths of OT show up as sharper modes early on.
+# samples with only 8 Euler steps from the same noise every frame.
 
 # %% tags=["nbval-ignore-output"]
 live = widgets.training_explorer(coupling="minibatch OT", batch_size=256)
