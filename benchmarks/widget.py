@@ -234,19 +234,25 @@ KERNEL_STATE_JS = """() => {
 
 # Arm one measurement: t0 at the next keydown or change event, t1 at the first animation frame
 # after the explorer's picture has a new source and that source is decoded (then painted).
+# window.__probed is a promise of the probe once t1 is known: awaiting it costs no CPU, where
+# polling the page every few ms would take CPU from the kernel being measured (2 cores here).
 ARM_JS = """(img) => {
     const probe = {t0: null, t1: null};
     window.__probe = probe;
-    const mark = () => { if (probe.t0 === null) probe.t0 = performance.now(); };
-    document.addEventListener('keydown', mark, {capture: true, once: true});
-    document.addEventListener('change', mark, {capture: true, once: true});
-    const observer = new MutationObserver(() => {
-        observer.disconnect();
-        img.decode().catch(() => null).then(() => requestAnimationFrame(() => setTimeout(() => {
-            probe.t1 = performance.now(); }, 0)));
+    window.__probed = new Promise(resolve => {
+        const mark = () => { if (probe.t0 === null) probe.t0 = performance.now(); };
+        document.addEventListener('keydown', mark, {capture: true, once: true});
+        document.addEventListener('change', mark, {capture: true, once: true});
+        const observer = new MutationObserver(() => {
+            observer.disconnect();
+            img.decode().catch(() => null).then(() => requestAnimationFrame(() => setTimeout(() => {
+                probe.t1 = performance.now(); resolve(probe); }, 0)));
+        });
+        observer.observe(img, {attributes: true, attributeFilter: ['src']});
     });
-    observer.observe(img, {attributes: true, attributeFilter: ['src']});
 }"""
+# The probe once the new picture is painted, or null after ``ms`` milliseconds.
+AWAIT_PROBE_JS = "(ms) => Promise.race([window.__probed, new Promise(r => setTimeout(() => r(null), ms))])"
 
 
 def control_box(page, description: str):
@@ -307,15 +313,10 @@ def measure_latency(page, control, how: str, repeats: int = 10, timeout: float =
         wait_until_still(explorer)
         image.evaluate(ARM_JS)
         change_once(page, control, how)
-        deadline = time.monotonic() + timeout
-        probe = {}
-        while time.monotonic() < deadline:
-            probe = page.evaluate("() => window.__probe")
-            if probe["t0"] is not None and probe["t1"] is not None:
-                break
-            time.sleep(0.01)
-        else:
-            raise RuntimeError(f"no new picture within {timeout} s of changing {control}: {probe}")
+        probe = page.evaluate(AWAIT_PROBE_JS, 1000 * timeout)
+        if probe is None or probe["t0"] is None:
+            raise RuntimeError(f"no new picture within {timeout} s of changing {control}: "
+                               f"{page.evaluate('() => window.__probe')}")
         latencies.append(probe["t1"] - probe["t0"])
     return latencies
 

@@ -231,12 +231,13 @@ def plot_trajectories(trajectory, ax=None, n_paths: int = 100, data=None, title:
 
 
 def plot_conditional_samples_discrete(samples_by_label: dict, real_data=None, real_labels=None,
-                                      title: str | None = None, ax=None):
+                                      title: str | None = None, ax=None, legend: bool = True):
     """Samples generated per class, each in its class colour, over the real data (faint, same colours).
 
     Args:
         samples_by_label: {class index: (n, 2) samples generated for that class}.
         real_data: (N, 2) data; real_labels: (N,) its classes.
+        legend: name each class in a legend (an explorer of one class says it in the title).
     """
     if not isinstance(samples_by_label, dict) or not samples_by_label:
         raise TypeError("samples_by_label must be a non-empty dict {label: (n, 2) samples}")
@@ -258,16 +259,18 @@ def plot_conditional_samples_discrete(samples_by_label: dict, real_data=None, re
         ax.scatter(s[:, 0], s[:, 1], s=10, color=class_color(label), edgecolors="black",
                    linewidths=0.3, alpha=0.9, label=f"class {label}")
     square_axes(ax, title)
-    ax.legend(loc="center", fontsize="x-small", ncol=2, markerscale=1.2, framealpha=0.6)
+    if legend:
+        ax.legend(loc="center", fontsize="x-small", ncol=2, markerscale=1.2, framealpha=0.6)
     return fig
 
 
 def plot_conditional_samples_continuous(samples_by_value: dict, real_data=None, title: str | None = None,
-                                        trained_range=None, ax=None):
+                                        trained_range=None, ax=None, legend: bool = True):
     """Samples generated per radius, coloured by the radius, with a circle at each requested radius.
 
     ``trained_range`` (low, high): radii outside it are labelled "extrapolation" and drawn with
     hollow markers and a dashed circle, so nobody mistakes them for what the model learned.
+    ``legend``: name each radius in a legend (an explorer of one radius says it in the title).
     """
     import matplotlib as mpl
 
@@ -296,7 +299,8 @@ def plot_conditional_samples_continuous(samples_by_value: dict, real_data=None, 
                    facecolors="none" if outside else [color], edgecolors=[color])
         ax.plot(value * np.cos(angle), value * np.sin(angle), "--" if outside else "-", color=color, lw=0.8)
     square_axes(ax, title)
-    ax.legend(loc="upper right", fontsize="x-small")
+    if legend:
+        ax.legend(loc="upper right", fontsize="x-small")
     return fig
 
 

@@ -27,7 +27,9 @@ import copy
 import functools
 import inspect
 import io
+import struct
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Callable
@@ -90,12 +92,21 @@ def figure_png(fig, dpi: int = FIGURE_DPI) -> bytes:
 
 
 def pixels_png(rgba: np.ndarray) -> bytes:
-    """PNG bytes of an (H, W, 4) uint8 image, compressed lightly (fast to write, a few ms)."""
-    from PIL import Image
+    """PNG bytes of the RGB channels of an (H, W, 4) uint8 image.
 
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    Written directly: rows without PNG's per-row filters, deflated at zlib level 1. For a plot
+    (mostly flat colour) that is about half the time of Pillow's encoder and no larger.
+    """
+    height, width = rgba.shape[:2]
+    rows = np.zeros((height, 1 + 3 * width), np.uint8)        # each row: filter type 0, then R, G, B, ...
+    rows[:, 1:] = rgba[..., :3].reshape(height, 3 * width)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)    # 8-bit RGB, no interlacing
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+            + chunk(b"IEND", b""))
 
 
 def mode_code(mode: int, n_classes: int) -> torch.Tensor:
@@ -299,7 +310,8 @@ def draw_mode(models, mode: int = 0, base: str = "gaussian", n_samples: int = 30
         fig.tight_layout()
 
     left, right = canvas.axes(("mode", id(data)), build)
-    plot_conditional_samples_discrete({mode: samples}, ax=left, title=f"mode {mode} from the {base} base")
+    plot_conditional_samples_discrete({mode: samples}, ax=left, title=f"mode {mode} from the {base} base",
+                                      legend=False)
     plot_velocity_field(model, 0.5, ax=right, condition=code, n_grid=16, title=f"field at t = 0.50 for mode {mode}")
     return canvas.figure, f"mode {mode}: {100 * on_mode:.1f}% of {n} samples land on mode {mode}"
 
@@ -320,11 +332,13 @@ def draw_radius(models, radius: float = 3.0, base: str = "gaussian", n_samples: 
     data = background_data()[0] if data is None else data
     canvas = canvas or Canvas()
     (ax,) = canvas.axes(("radius", id(data)), _scatter_layer((6, 6), (data, dict(s=3, color="0.7", alpha=0.3))))
-    plot_conditional_samples_continuous({radius: samples}, trained_range=trained, ax=ax,
-                                        title=f"radius {radius:.2f} from the {base} base")
+    outside = trained is not None and model.is_extrapolation(radius)
+    plot_conditional_samples_continuous({radius: samples}, trained_range=trained, ax=ax, legend=False,
+                                        title=f"radius {radius:.2f} from the {base} base"
+                                              + (" (extrapolation)" if outside else ""))
     if trained is None:
         verdict = "the trained range is unknown"
-    elif model.is_extrapolation(radius):
+    elif outside:
         verdict = f"OUTSIDE the trained radii [{low:.2f}, {high:.2f}]: extrapolation, not learned"
     else:
         verdict = f"inside the trained radii [{low:.2f}, {high:.2f}]"
@@ -386,6 +400,8 @@ def draw_few_step(models: dict, coupling: str, method: str = "euler", nfe: int =
         labels = torch.arange(n_samples) % model.condition_dim
         conditions = nn.functional.one_hot(labels, model.condition_dim).float()
     x0 = sample_base(base, n_samples, seed=seed)
+    from matplotlib.collections import LineCollection
+
     coarse = solve_ode(model, x0, n_steps=n_steps, method=method, condition=conditions, return_trajectory=True)
     fine = _fine_paths(model, x0[:n_paths], None if conditions is None else conditions[:n_paths])
     canvas = canvas or Canvas()
@@ -403,11 +419,12 @@ def draw_few_step(models: dict, coupling: str, method: str = "euler", nfe: int =
     left.scatter(coarse.x[:, 0].numpy(), coarse.x[:, 1].numpy(), s=4, alpha=0.7,
                  c="tab:red" if labels is None else [class_color(k) for k in labels.tolist()])
     left.set_title(f"{coupling}: {method}, {coarse.nfe} NFE")
-    fine_paths, coarse_paths = fine.numpy(), coarse.trajectory[:, :n_paths].numpy()
-    right.plot(fine_paths[:, :, 0], fine_paths[:, :, 1], color="0.6", lw=0.8)
-    for i in range(n_paths):
-        color = "tab:blue" if labels is None else class_color(int(labels[i]))
-        right.plot(coarse_paths[:, i, 0], coarse_paths[:, i, 1], "-o", color=color, lw=1, ms=2)
+    coarse_paths = coarse.trajectory[:, :n_paths].transpose(0, 1).numpy()          # (n_paths, steps + 1, 2)
+    colors = "tab:blue" if labels is None else [class_color(k) for k in labels[:n_paths].tolist()]
+    right.add_collection(LineCollection(fine.transpose(0, 1).numpy(), colors="0.6", linewidths=0.8))
+    right.add_collection(LineCollection(coarse_paths, colors=colors, linewidths=1))
+    right.scatter(coarse_paths[..., 0].ravel(), coarse_paths[..., 1].ravel(), s=4, zorder=3,
+                  c=colors if labels is None else np.repeat(colors, coarse_paths.shape[1], axis=0))
     right.set_title("accurate path (grey) and the solver's steps")
     quality = quick_quality(coarse.x) if quick else str(ring_quality(coarse.x))
     text = (f"{coupling}: {method}, {_plural(n_steps, 'step')} = {coarse.nfe} NFE | "

@@ -3,7 +3,11 @@
 The models are tiny and trained for a few steps: these tests check the plumbing (a redraw
 changes the image, figures are closed, bad values give a message), not sample quality.
 """
+import io
+
 import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.collections import LineCollection
 import pytest
 import torch
 
@@ -140,7 +144,17 @@ def test_draw_radius_flags_extrapolation(radius_model):
     outside = widgets.draw_radius(radius_model, radius=high + 1.0, n_samples=50, n_steps=5)
     assert "inside the trained radii" in inside[1]
     assert "extrapolation" in outside[1] and "extrapolation" not in inside[1]
+    assert "(extrapolation)" in outside[0].axes[0].get_title() and "extrapolation" not in inside[0].axes[0].get_title()
     assert _png(inside[0]) != _png(outside[0])
+    plt.close("all")
+
+
+def test_pixels_png_decodes_to_the_pixels_drawn():
+    from PIL import Image
+
+    rgba = np.random.default_rng(0).integers(0, 256, size=(37, 53, 4), dtype=np.uint8)
+    decoded = np.asarray(Image.open(io.BytesIO(widgets.pixels_png(rgba))))
+    assert decoded.shape == (37, 53, 3) and np.array_equal(decoded, rgba[..., :3])
 
 
 @pytest.mark.parametrize("radius", [0.0, -1.0, 100.0, float("inf")])
@@ -329,16 +343,20 @@ def test_few_step_draw_reports_the_evaluations_actually_used(coupling_models, re
                                       data=reference)
     assert isinstance(fig, plt.Figure) and len(fig.axes) == 2
     assert f"{method}, {expected}" in text and "straightness" in text and "W2" in text
-    # the right panel holds the accurate paths plus one line per drawn particle
-    assert len(fig.axes[1].lines) == 2 * 5
+    # the right panel: the accurate paths, then the solver's path of each drawn particle, one point a step
+    fine, steps = (c for c in fig.axes[1].collections if isinstance(c, LineCollection))
+    n_steps = int(expected.split()[0])
+    assert len(fine.get_segments()) == len(steps.get_segments()) == 5
+    assert {len(path) for path in fine.get_segments()} == {widgets.FINE_STEPS + 1}
+    assert {len(path) for path in steps.get_segments()} == {n_steps + 1}
     plt.close(fig)
 
 
 def test_few_step_draw_colours_one_hot_samples_by_class(coupling_models, reference):
     fig, _ = widgets.draw_few_step(coupling_models, "one-hot", "heun", 2, n_samples=80, n_paths=8,
                                    data=reference)
-    colours = {line.get_color() for line in fig.axes[1].lines[8:]}
-    assert len(colours) == 8
+    _, steps = (c for c in fig.axes[1].collections if isinstance(c, LineCollection))
+    assert len({tuple(colour) for colour in steps.get_colors()}) == 8
     plt.close(fig)
 
 
@@ -580,3 +598,4 @@ def test_train_keeps_its_losses_after_the_step_was_factored_out():
     trainer = LiveTrainer(points, batch_size=64, seed=3)
     trainer.step(5)
     assert len(trainer.losses) == 5 and trainer.losses != result.losses[:0]
+
