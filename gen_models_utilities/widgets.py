@@ -41,7 +41,7 @@ from torch import nn
 from ._checks import check_choice, check_positive_int, check_real
 from .base_distributions import BASES, sample_base
 from .data import create_ring_gaussians
-from .guidance import requested_mode_fraction, sample_guided
+from .guidance import class_code, requested_mode_fraction, sample_guided
 from .metrics import distance_to_nearest_mode, off_mode_fraction, path_straightness, ring_quality, samples_per_mode
 from .plotting import (LIMIT, _dots, class_color, fit_margins, plot_conditional_samples_continuous,
                        plot_conditional_samples_discrete, plot_loss, plot_velocity_field, square_axes,
@@ -107,12 +107,6 @@ def pixels_png(rgba: np.ndarray) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)    # 8-bit RGB, no interlacing
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
             + chunk(b"IEND", b""))
-
-
-def mode_code(mode: int, n_classes: int) -> torch.Tensor:
-    """One-hot code of ``mode``: float32 (n_classes,)."""
-    mode = check_positive_int("mode", mode, minimum=0, maximum=n_classes - 1)
-    return nn.functional.one_hot(torch.tensor(mode), n_classes).float()
 
 
 def quick_count(n_samples: int) -> int:
@@ -289,7 +283,8 @@ def draw_mode(models, mode: int = 0, base: str = "gaussian", n_samples: int = 30
     Returns (figure, text) with the share of samples that land on the requested mode.
     """
     model = pick_model(models, base, kind="onehot")
-    code = mode_code(mode, model.condition_dim)
+    mode = check_positive_int("mode", mode, minimum=0, maximum=model.condition_dim - 1)
+    code = class_code(mode, model.condition_dim)
     if data is None:
         data, labels = background_data()
     n = quick_count(n_samples) if quick else n_samples

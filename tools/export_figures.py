@@ -18,13 +18,14 @@ import torch
 from gen_models_utilities.base_distributions import BASES, canonical_base_name, sample_base
 from gen_models_utilities.checkpoints import load_pretrained
 from gen_models_utilities.data import create_ring_gaussians
+from gen_models_utilities.guidance import class_code
 from gen_models_utilities.metrics import ring_quality
 from gen_models_utilities.plotting import (plot_conditional_samples_continuous, plot_conditional_samples_discrete,
                                            plot_pairs, plot_samples, plot_velocity_field)
 from gen_models_utilities.recipes import MODEL_KINDS
 from gen_models_utilities.solvers import generate
 from gen_models_utilities.style import use_book_style
-from gen_models_utilities.widgets import figure_png, mode_code
+from gen_models_utilities.widgets import figure_png
 
 FIGURE_NAMES = ("pairs", "velocity_field", "samples", "conditional_modes", "radius")
 RADII = (1.5, 2.5, 3.0, 3.5, 4.5)        # 1.5 and 4.5 lie outside the trained radii (extrapolation)
@@ -74,7 +75,7 @@ def conditional_modes_figure(model, base: str = "gaussian", n_per_mode: int = 15
     """Samples of the one-hot model for every mode, coloured like their mode."""
     data, labels = create_ring_gaussians(2000, seed=7)
     by_mode = {mode: generate(model, n_per_mode, base=base, n_steps=n_steps, seed=mode,
-                              condition=mode_code(mode, model.condition_dim)).x
+                              condition=class_code(mode, model.condition_dim)).x
                for mode in range(model.condition_dim)}
     return plot_conditional_samples_discrete(by_mode, real_data=data, real_labels=labels,
                                              title=f"one sample set per mode, from the {base} base")
