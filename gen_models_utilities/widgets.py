@@ -54,8 +54,7 @@ RADIUS_LIMITS = (0.5, 5.0)       # the radius slider's range (the ring has radiu
 GUIDANCE_LIMITS = (0.0, 8.0)     # the w slider's range
 FINE_STEPS = 50                  # RK4 steps of the accurate paths drawn in grey by draw_few_step
 FIGURE_DPI = 72
-QUICK_SHARE = 8                  # a quick picture draws n_samples // QUICK_SHARE samples ...
-QUICK_MIN = 64                   # ... but at least this many
+QUICK_SAMPLES = 64               # a quick picture (drawn while a control moves) draws this many samples at most
 LEARNING_RATES = (3e-4, 1e-3, 3e-3, 1e-2)
 BATCH_SIZES = (64, 128, 256, 512, 1024)
 LIVE_COUPLINGS = {"independent": "independent", "minibatch OT": "ot"}    # label: couplings.COUPLINGS key
@@ -111,7 +110,7 @@ def pixels_png(rgba: np.ndarray) -> bytes:
 
 def quick_count(n_samples: int) -> int:
     """How many samples a quick picture (drawn while a control moves) uses."""
-    return min(n_samples, max(QUICK_MIN, n_samples // QUICK_SHARE))
+    return min(n_samples, QUICK_SAMPLES)
 
 
 def quick_quality(samples) -> str:
