@@ -405,20 +405,17 @@ def test_typical_wrong_answers_fail_with_a_hint(notebooks, solved, exercise, mis
     assert_fails_with_hint(solution, exercise, namespace)
 
 
-def test_named_mistakes_get_their_own_hint(notebooks, solved):
+@pytest.mark.parametrize("exercise, code, hint", [
+    (1, "def interpolate_point(x0, x1, t):\n    return t * x0 + (1 - t) * x1\n", "backwards"),
+    (7, "def euler_step(velocity, x, t, h):\n    return x + h * velocity(x, t + h)\n", "end of the step"),
+    (2, "def field_at_0(x):\n    return 3 * x / x.norm(dim=1, keepdim=True) - x\n", "E[x1] = 0"),
+    (14, "def seen_range(radii):\n    return radii.min(), radii.max()\n", "straggler"),
+], ids=["interpolation backwards", "Euler at the step's end", "field at 0 from the data", "min/max range"])
+def test_named_mistakes_get_their_own_hint(notebooks, solved, exercise, code, hint):
     solution, _ = notebooks
     namespace = dict(solved)
-    quietly("def interpolate_point(x0, x1, t):\n    return t * x0 + (1 - t) * x1\n", namespace)
-    assert "backwards" in assert_fails_with_hint(solution, 1, namespace)
-    namespace = dict(solved)
-    quietly("def euler_step(velocity, x, t, h):\n    return x + h * velocity(x, t + h)\n", namespace)
-    assert "end of the step" in assert_fails_with_hint(solution, 7, namespace)
-    namespace = dict(solved)
-    quietly("def field_at_0(x):\n    return 3 * x / x.norm(dim=1, keepdim=True) - x\n", namespace)
-    assert "E[x1] = 0" in assert_fails_with_hint(solution, 2, namespace)
-    namespace = dict(solved)
-    quietly("def seen_range(radii):\n    return radii.min(), radii.max()\n", namespace)
-    assert "straggler" in assert_fails_with_hint(solution, 14, namespace)
+    quietly(code, namespace)
+    assert hint in assert_fails_with_hint(solution, exercise, namespace)
 
 
 @pytest.mark.parametrize("check, arguments", [

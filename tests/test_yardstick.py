@@ -14,7 +14,6 @@ def fresh_data():
 def test_the_floor_is_fresh_data_against_the_one_reference():
     floor, spread = w2_floor(1000)
     assert len(FLOOR_SEEDS) >= 5 and 0.2 < floor < 0.6 and 0 < spread < floor / 3
-    assert w2_floor(1000) == (floor, spread)                       # one definition, computed once
     reference = reference_data()
     assert reference.shape == (2000, 2) and np.array_equal(reference, reference_data())
 
@@ -59,7 +58,8 @@ def test_the_shipped_floors_are_what_a_fresh_measurement_gives():
 
     stored = stored_w2_floors()
     assert {"500x2000", "1000x2000", "2000x2000"} <= set(stored)
-    assert tuple(stored["500x2000"]) == measure_w2_floor(500, 2000) == w2_floor(500)
+    assert tuple(stored["500x2000"]) == measure_w2_floor(500, 2000)
+    assert w2_floor(500) == tuple(stored["500x2000"])                # what the yardstick reads
 
 
 @pytest.mark.slow
