@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: help setup lab test test-fast lint bench figures student checkpoints notebooks browser-deps site site-deps clean
+.PHONY: help setup lab lab-settings test test-fast lint bench figures student checkpoints notebooks browser-deps site site-deps clean
 
 help:
 	@echo "make lab          open notebooks/17_flow_matching.ipynb in JupyterLab"
@@ -61,9 +61,12 @@ site: site-deps
 	$(BIN)/python -m tools.build_site
 
 # jupyter/overrides.json turns JupyterLab's news and update checks off, so it opens without asking.
-lab: setup
-	install -D -m 644 jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+lab: setup lab-settings
 	$(BIN)/jupyter lab notebooks/17_flow_matching.ipynb
+
+# JupyterLab's defaults for this environment: no news prompt, no update check.
+lab-settings:
+	install -D -m 644 jupyter/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 
 # The source notebooks, each paired with a jupytext percent-format .py beside it; nbval compares them.
 # Student copies are excluded: they are generated from the solutions, and their stubs raise by design.

@@ -16,14 +16,21 @@ N_POINTS = 1000               # the chapter trains on create_ring_gaussians(n_sa
 SAME_RECIPE = {"lr": 1e-3, "schedule": "constant", "time_sampling": "uniform"}
 
 
+class PackageLoop:
+    """``training.train`` at ``SAME_RECIPE`` in chunks, on one model kept between chunks."""
+
+    def __init__(self, model, data, batch_size: int, seed: int = 0):
+        self.model, self.data, self.batch_size, self.seed = model, data, batch_size, seed
+
+    def run(self, n_steps: int) -> tuple[int, float]:
+        seconds = package_run(self.model, self.data, n_steps, seed=self.seed, batch_size=self.batch_size,
+                              **SAME_RECIPE)
+        return n_steps, seconds
+
+
 def contenders(data, batch_size: int, peers=(), seed: int = 0) -> dict:
     """{name: run(n_steps) -> (steps taken, seconds)} for the package, the chapter's loop and ``peers``."""
-    package_model = fresh_model(seed)
-
-    def package(n_steps: int) -> tuple[int, float]:
-        return n_steps, package_run(package_model, data, n_steps, seed=seed, batch_size=batch_size, **SAME_RECIPE)
-
-    runs = {"package": package,
+    runs = {"package": PackageLoop(fresh_model(seed), data, batch_size, seed).run,
             "chapter_loop": ChapterLoop(fresh_model(seed), data, batch_size, SAME_RECIPE["lr"], seed).run}
     for name in peers:
         runs[name] = PEERS[name](fresh_model(seed), data, batch_size, SAME_RECIPE["lr"], seed).run

@@ -166,7 +166,7 @@ class PretrainedModels(Mapping):
         """The bases of ``BASES``, in registry order, that have a checkpoint of this kind."""
         from .base_distributions import BASES
 
-        return [base for base in BASES if (PRETRAINED_DIR / f"{self.kind}_{base}.pt").is_file()]
+        return [base for base in BASES if pretrained_path(self.kind, base).is_file()]
 
     def __contains__(self, base) -> bool:
         return base in self.bases()

@@ -153,18 +153,19 @@ def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: f
 
 def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", condition=None, data=None,
                         base=None, n_grid: int = 20, title: str | None = None, density: float = 0.9,
-                        width: float = 0.004):
+                        width: float = 0.004, grid=None):
     """The learned field at time ``t`` as arrows ('quiver') or streamlines ('stream').
 
     ``model`` is put in eval mode here (the model drawn, not another one); an exact field
     ``field(x, t)`` (``marginal_field.RingMarginalField``) is drawn the same way. ``density`` sets
     how closely streamlines are packed (matplotlib's streamplot density; 'stream' only);
-    ``width`` the arrows' shaft width as a fraction of the plot width ('quiver' only).
+    ``width`` the arrows' shaft width as a fraction of the plot width ('quiver' only). ``grid``:
+    the field already evaluated, ``velocity_on_grid(model, t, condition, n_grid)``, drawn as is.
     """
     check_choice("kind", kind, ("quiver", "stream"))
     density = check_real("density", density, low=0.05, high=5.0)
     width = check_real("width", width, low=0.0, high=0.1, low_open=True)
-    xx, yy, u, v = velocity_on_grid(model, t, condition, n_grid)       # checks t before a figure exists
+    xx, yy, u, v = grid if grid is not None else velocity_on_grid(model, t, condition, n_grid)   # before a figure
     fig, ax = new_axes(ax)
     if base is not None:
         b = _array("base", base)

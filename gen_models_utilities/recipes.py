@@ -13,7 +13,8 @@ import torch
 from ._checks import check_choice
 from .base_distributions import canonical_base_name
 from .data import create_ring_gaussians
-from .metrics import distance_to_nearest_mode, off_mode_fraction, ring_quality
+from .guidance import class_code, requested_mode_fraction
+from .metrics import off_mode_fraction, ring_quality
 from .models import ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField
 from .solvers import generate
 from .training import train
@@ -73,10 +74,9 @@ def measure_quality(model, base: str, n_samples: int = 2000, seed: int = 1) -> d
     if kind == "onehot":
         hits = []
         for mode in range(model.condition_dim):
-            code = torch.nn.functional.one_hot(torch.tensor(mode), model.condition_dim).float()
-            x = generate(model, n_samples // model.condition_dim, base=base, condition=code, seed=seed + mode).x
-            distance, nearest = distance_to_nearest_mode(x)
-            hits.append(np.mean((nearest == mode) & (distance <= 0.75)))
+            x = generate(model, n_samples // model.condition_dim, base=base,
+                         condition=class_code(mode, model.condition_dim), seed=seed + mode).x
+            hits.append(requested_mode_fraction(x, mode))
         return {"requested_mode_fraction": round(float(np.mean(hits)), 4)}
     errors = []
     for radius in (2.5, 3.0, 3.5):

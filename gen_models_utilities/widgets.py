@@ -42,7 +42,8 @@ from ._checks import check_choice, check_positive_int, check_real
 from .base_distributions import BASES, sample_base
 from .data import create_ring_gaussians
 from .guidance import class_code, requested_mode_fraction, sample_guided
-from .metrics import distance_to_nearest_mode, off_mode_fraction, path_straightness, ring_quality, samples_per_mode
+from .live_training import COUPLING_LABELS
+from .metrics import off_mode_fraction, path_straightness, ring_quality, samples_per_mode
 from .plotting import (LIMIT, _dots, class_color, fit_margins, plot_conditional_samples_continuous,
                        plot_conditional_samples_discrete, plot_loss, plot_velocity_field, square_axes,
                        velocity_on_grid)
@@ -57,7 +58,7 @@ FIGURE_DPI = 72
 QUICK_SAMPLES = 64               # a quick picture (drawn while a control moves) draws this many samples at most
 LEARNING_RATES = (3e-4, 1e-3, 3e-3, 1e-2)
 BATCH_SIZES = (64, 128, 256, 512, 1024)
-LIVE_COUPLINGS = {"independent": "independent", "minibatch OT": "ot"}    # label: couplings.COUPLINGS key
+LIVE_COUPLINGS = {label: key for key, label in COUPLING_LABELS.items()}     # label: couplings.COUPLINGS key
 
 
 # ----------------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ LIVE_COUPLINGS = {"independent": "independent", "minibatch OT": "ot"}    # label
 def pick_model(models, base: str, kind: str | None = "any") -> nn.Module:
     """The model for ``base`` from one model or a dict {base name: model}; ``kind`` its condition_kind."""
     if isinstance(models, Mapping):
-        if base not in set(models):                  # set(): a lazy dict loads nothing to answer
+        if base not in models:
             raise ValueError(f"base must be one of the bases with a model {list(models)}, got {base!r}")
         models = models[base]
     if not isinstance(models, nn.Module):
@@ -262,15 +263,15 @@ def draw_field(models, t: float = 0.5, base: str = "gaussian", kind: str = "quiv
     t = check_real("t", t, low=0.0, high=1.0)
     model = pick_model(models, base)
     check_choice("kind", kind, ("quiver", "stream"))
-    _, _, u, v = velocity_on_grid(model, t, condition, n_grid)
+    grid = velocity_on_grid(model, t, condition, n_grid)
     data = background_data()[0] if data is None else data
     canvas = canvas or Canvas()
     build = _scatter_layer((5, 5), (sample_base(base, 1000, seed=1), dict(s=3, color="lightsteelblue", alpha=0.35)),
                            (data, dict(s=3, color="tab:red", alpha=0.25)))
     (ax,) = canvas.axes(("field", base, id(data)), build)
-    plot_velocity_field(model, t, ax=ax, kind=kind, condition=condition, n_grid=n_grid,
+    plot_velocity_field(model, t, ax=ax, kind=kind, condition=condition, n_grid=n_grid, grid=grid,
                         title=f"velocity at t = {t:.2f} ({base} base)")
-    speed = np.hypot(u, v)
+    speed = np.hypot(grid[2], grid[3])
     return canvas.figure, f"t = {t:.2f}: mean speed on the grid {speed.mean():.2f}, largest {speed.max():.2f}"
 
 
@@ -288,8 +289,7 @@ def draw_mode(models, mode: int = 0, base: str = "gaussian", n_samples: int = 30
         data, labels = background_data()
     n = quick_count(n_samples) if quick else n_samples
     samples = generate(model, n, base=base, n_steps=n_steps, condition=code, seed=seed).x
-    distance, nearest = distance_to_nearest_mode(samples)
-    on_mode = float(np.mean((nearest == mode) & (distance <= 0.75)))
+    on_mode = requested_mode_fraction(samples, mode)
     canvas = canvas or Canvas()
 
     def build(fig):

@@ -20,7 +20,7 @@
 #
 # The header cell below is the same in every notebook of this suite: imports, a fixed seed, the
 # plot style, and the device. It also draws the data every section uses, so a lecture can start
-# at any section after running this cell.
+# at any of the sections 17.3 to 17.6 (with its subsections) after running this cell.
 
 # %% tags=["colab"]
 import subprocess
@@ -431,7 +431,7 @@ print("exact floor at t = 0, 0.5, 1:", [round(exact.loss_floor(t), 2) for t in (
 # ### 17.4.3 The learned field against the exact one
 #
 # The rest of the notebook uses the **checkpoint**: the same network, trained for
-# 8000 steps by `python -m tools.retrain_checkpoints` with the recipe in
+# 8000 steps with the recipe in
 # `gen_models_utilities/recipes.py` (its learning rate is lower than the live run's, as it has
 # more steps). `checkpoints.PretrainedModels("fm")` holds the checkpoints of every base and
 # loads each one the first time a widget asks for it.
@@ -877,7 +877,7 @@ widgets.radius_explorer(radius_models, radius=3.0, base="gaussian")
 #
 # - **Deterministic transport.** Flow matching learns a velocity field and samples by integrating an ODE from the base to the data.
 # - **Simple training.** Regress $v_\theta(x_t, t)$ onto $x_1 - x_0$ for random pairs. By Lipman et al.'s result this has the same gradients as regressing onto the marginal field $u_t(x) = \mathbb{E}[x_1 - x_0 \mid x_t = x]$, so the network learns that average.
-# - **The loss has a floor.** The per-pair targets spread around their average at every $x_t$; that spread is the floor, largest near $t = 0$. For the ring it is exactly computable, and how $t$ is drawn changes its value (uniform versus logit-normal), not the field being learned.
+# - **The loss has a floor.** The per-pair targets spread around their average at every $x_t$; that spread is the floor, largest early in the flow (near $t = 0.15$). For the ring it is exactly computable, and how $t$ is drawn changes its value (uniform versus logit-normal), not the field being learned.
 # - **Any base.** Gaussian, uniform or a word mark: the base only has to be easy to sample.
 # - **Measure, don't eyeball.** W2 beside the data's own floor, the off-mode share and the per-mode counts together tell good samples from bad ones; the loss alone does not.
 # - **Solvers.** RK4 reaches in a few steps what Euler needs many for, but on a ReLU network's field it falls well short of its textbook order.

@@ -239,10 +239,10 @@ print("samples per mode, diffusion ODE, flow clock, 4 steps:", counts.tolist())
 # step count. The diffusion ODE on DDPM's linear clock lags: at 8 steps 12.8% of its samples sit
 # between the modes, against 5.2% for flow matching. Re-timing the same ODE with the same network
 # to equal steps in log SNR brings that to 6.2%: most of the gap at 8 steps closes without
-# retraining anything (its W2 rises a little, from 0.42 to 0.48). At 4 steps neither clock helps
-# much. The flow clock keeps samples off the gaps even at 4 steps, but they land in the wrong
-# proportions among the modes (the per-mode counts above; each mode should hold about 250), and
-# at 8 steps its W2 is the worst of the table.
+# retraining anything (its W2 rises a little, from 0.42 to 0.48). At 4 steps the log-SNR clock
+# helps little (40.5% off every mode against 45.2%). The flow clock keeps samples off the gaps
+# even at 4 steps (10.4%), but they land in the wrong proportions among the modes (the per-mode
+# counts above; each mode should hold about 250), and at 8 steps its W2 is the worst of the table.
 #
 # With many steps the samplers meet: at 128 steps each is within a point of the exact field's
 # off-mode share, so the table shows a gap in step counts, not in what the networks learned. So
@@ -581,8 +581,8 @@ widgets.guidance_explorer(guided_model, label=3, data=reference_data(1000))
 # * **CNFs.** A CNF trained by maximum likelihood (smooth activation, converged) scores the
 #   highest likelihood and samples nearly as well (more off-mode mass than flow matching), but
 #   each training step costs a whole differentiable ODE solve, and it learns the solver it was
-#   trained through. It also samples by solving an ODE, so "single pass" in the chapter's table
-#   is wrong.
+#   trained through. It also samples by solving an ODE, so the "fast (single pass)" that the
+#   printed chapter's comparison table gives CNFs is wrong (the chapter notebook's 17.7 corrects it).
 # * **Likelihoods** are exact once they stop changing with the solver steps (here from 16 RK4
 #   steps); Hutchinson's estimator trades that exactness for one backward pass per probe, with a
 #   variance that falls as one over the number of probes.

@@ -60,15 +60,16 @@ def test_every_speed_contender_trains_at_the_same_recipe():
     data = create_ring_gaussians(250, seed=0)[0]
     runs = speed.contenders(data, batch_size=100, peers=tuple(PEERS))
     assert set(runs) == {"package", "chapter_loop", *PEERS}
+    start = [p.detach().clone() for p in runs["package"].__self__.model.parameters()]
     for name, run_steps in runs.items():
-        model = run_steps.__self__.model if hasattr(run_steps, "__self__") else None
-        before = None if model is None else [p.detach().clone() for p in model.parameters()]
+        loop = run_steps.__self__
+        assert all(torch.equal(a, b) for a, b in zip(start, loop.model.parameters())), name     # same weights
         steps, seconds = run_steps(3)
         assert steps >= 3 and seconds > 0, name
-        if model is not None:
-            assert run_steps.__self__.optimizer.param_groups[0]["lr"] == speed.SAME_RECIPE["lr"], name
-            assert isinstance(run_steps.__self__.optimizer, torch.optim.AdamW), name
-            assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters())), name
+        assert any(not torch.equal(a, b) for a, b in zip(start, loop.model.parameters())), name
+        if hasattr(loop, "optimizer"):              # the package's train makes its AdamW from SAME_RECIPE
+            assert loop.optimizer.param_groups[0]["lr"] == speed.SAME_RECIPE["lr"], name
+            assert isinstance(loop.optimizer, torch.optim.AdamW), name
 
 
 def test_chapter_loop_takes_one_step_per_batch_and_learns():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 import time
 import warnings
@@ -355,16 +356,12 @@ def test_lecture_in_jupyterlab(lab, browser_page):
 
 def test_make_lab_opens_without_the_news_prompt(tmp_path):
     """``make lab`` installs jupyter/overrides.json into the environment: news are off, not asked."""
-    import shutil as _shutil
-
-    overrides = ROOT / "jupyter" / "overrides.json"
-    settings_dir = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings"
-    installed = settings_dir / "overrides.json"
-    if not installed.exists() or installed.read_text() != overrides.read_text():
-        if not os.access(settings_dir.parent, os.W_OK):
-            skip_loudly(f"cannot install {overrides} into {settings_dir}")
-        settings_dir.mkdir(parents=True, exist_ok=True)
-        _shutil.copy2(overrides, installed)            # what `make lab` does
+    if not os.access(sys.prefix, os.W_OK):
+        skip_loudly(f"cannot install JupyterLab settings into {sys.prefix}")
+    installed = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    installed.unlink(missing_ok=True)                  # only `make lab`'s own step may put it back
+    subprocess.run(["make", "-s", "lab-settings", f"VENV={sys.prefix}"], cwd=ROOT, check=True)
+    assert installed.read_text() == (ROOT / "jupyter" / "overrides.json").read_text()
     (tmp_path / "work").mkdir()
     (tmp_path / "home").mkdir()
     server = LabServer(tmp_path / "work", tmp_path / "home", settings={})   # a user who never chose

@@ -27,7 +27,7 @@
 # it. A right answer prints one line starting with `Correct:`. A wrong one stops with an
 # `AssertionError` that says what was expected, what your code returned, and often which typical
 # mistake it looks like. Run the cells from the top: later exercises reuse your earlier functions.
-# Everything runs on the CPU in about a minute.
+# Everything runs on the CPU.
 
 # %% tags=["colab"]
 import subprocess
@@ -59,7 +59,7 @@ print(f"device: {device}")
 
 # %% [markdown]
 # Three trained models ship with the package, so no exercise has to wait for them: `fm_model`
-# carries the standard Gaussian to the ring of eight Gaussians (radius 3, standard deviation 0.5),
+# carries the standard Gaussian to the ring of eight Gaussians (radius 3, standard deviation 0.25),
 # `onehot_model` does the same for one chosen mode, given as a one-hot code, and `radius_model` for
 # a chosen radius. We keep everything on the CPU, where the checks run.
 
@@ -157,7 +157,7 @@ plt.show()
 # ## Exercise 3 (17.3): the exact marginal velocity at any point
 #
 # For this data $u_t(x)$ has a closed form. Mode $k$ of the ring is a Gaussian with centre $\mu_k$
-# and standard deviation $s = 0.5$. Given that $x_1$ comes from mode $k$, the point $x_t$ is
+# and standard deviation $s = 0.25$ (`RING_STD`). Given that $x_1$ comes from mode $k$, the point $x_t$ is
 # Gaussian with mean $t\mu_k$ and variance $\mathrm{var}_t = (1 - t)^2 + t^2 s^2$ per coordinate,
 # and the pair's velocity $u = x_1 - x_0$ has mean $\mu_k$ and covariance
 # $c_t = t s^2 - (1 - t)$ with $x_t$. Regressing $u$ on $x_t$ within mode $k$ gives
@@ -399,7 +399,7 @@ print(f"off every mode: {100 * off_mode_fraction(trajectory[-1]):.1f}%")
 # Take a single Euler step, $h = 1$, from $t = 0$. Use your answer to exercise 2 (do not call a
 # model): write `one_step_endpoint(x0)`, the point that one step along the exact field sends `x0`
 # to. Then predict the share of such one-step samples that lie off every mode (more than three
-# standard deviations, 1.5, from every mode centre) and set `ONE_STEP_OFF_MODE` to it. The check
+# standard deviations, 0.75, from every mode centre) and set `ONE_STEP_OFF_MODE` to it. The check
 # also takes one step with the shipped model.
 
 # %% tags=["exercise-8", "solution"]
