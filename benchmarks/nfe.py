@@ -17,7 +17,7 @@ TOLERANCE_LADDER = (1e-1, 1e-2, 1e-3, 1e-4)
 
 
 def _settings(method: str, step_ladder, tolerance_ladder) -> list[dict]:
-    if method in SOLVERS:                      # fixed-step: a ladder of step counts
+    if not SOLVERS[method].adaptive:           # fixed-step: a ladder of step counts
         return [{"n_steps": n, "method": method} for n in step_ladder]
     return [{"n_steps": 1, "method": method, "rtol": tol, "atol": tol} for tol in tolerance_ladder]
 

@@ -76,7 +76,7 @@ def run_all(budget: Budget = FULL, shipped: dict | None = None, seed: int = 0, l
     import torch
 
     from gen_models_utilities import create_ring_gaussians, reflow_pairs, train, train_on_pairs
-    from gen_models_utilities.recipes import recipe as shipped_recipe
+    from gen_models_utilities.pretrained.recipes import recipe as shipped_recipe
 
     from .clock import clock_name, now
     from .contenders import fresh_model

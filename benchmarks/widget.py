@@ -79,7 +79,7 @@ def write_explorer_notebook(path: Path, projector: bool = True) -> Path:
     import nbformat
 
     style = "use_projector_style()" if projector else "use_book_style()"
-    header = ("from gen_models_utilities import widgets, checkpoints, reference_data\n"
+    header = ("from gen_models_utilities import widgets, pretrained as checkpoints, reference_data\n"
               "from gen_models_utilities.style import use_book_style, use_projector_style\n"
               f"{style}\n"
               "fm_models, onehot_models, radius_models = (checkpoints.PretrainedModels(kind) "

@@ -81,13 +81,46 @@ def check_device(name: str, value) -> torch.device | None:
     return device
 
 
-def check_model(model) -> None:
-    """``model`` must be callable as model(x, t[, condition]); a module must hold real weights (not 'meta')."""
-    if not callable(model):
-        raise TypeError(f"model must be callable as model(x, t[, condition]), got {_short(model)}")
-    if isinstance(model, nn.Module) and any(p.device.type == "meta" for p in model.parameters()):
-        raise ValueError(f"model {type(model).__name__} has its weights on the 'meta' device (no values); "
+def describe_model(model) -> str:
+    """What a model is, in words for a message: 'VelocityField (unconditional velocity)'."""
+    kind = getattr(model, "condition_kind", None)
+    what = {None: "unconditional", "onehot": f"one-hot with {getattr(model, 'condition_dim', '?')} classes",
+            "radius": "radius-conditioned"}.get(kind, str(kind))
+    return f"{type(model).__name__} ({what} {getattr(model, 'predicts', 'velocity')})"
+
+
+def check_module(name: str, model) -> nn.Module:
+    """``model`` must be an nn.Module whose weights hold values (not on the 'meta' device)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {_short(model)}")
+    if any(p.device.type == "meta" for p in model.parameters()):
+        raise ValueError(f"{name} {type(model).__name__} has its weights on the 'meta' device (no values); "
                          f"load or initialise it on 'cpu' or 'cuda'")
+    return model
+
+
+def check_model(model, name: str = "model", dim: int | None = None, kinds=None):
+    """``model`` must be a velocity field callable as model(x, t[, condition]).
+
+    Each model class says what it is (``predicts``, ``dim``, ``condition_kind``); a callable that
+    does not say is taken at its word. dim: the width of the points it will get. kinds: the
+    ``condition_kind`` values allowed (None: any; e.g. ('onehot',) for guidance).
+    """
+    if not callable(model):
+        raise TypeError(f"{name} must be callable as {name}(x, t[, condition]), got {_short(model)}")
+    if isinstance(model, nn.Module):
+        check_module(name, model)
+    if getattr(model, "predicts", "velocity") != "velocity":
+        raise TypeError(f"{name} must predict a velocity, got {describe_model(model)}; a diffusion model's "
+                        f"noise prediction becomes a velocity through diffusion.NoiseAsVelocity({name})")
+    width = getattr(model, "dim", None)
+    if dim is not None and width is not None and width != dim:
+        raise ValueError(f"{name} {type(model).__name__} takes points of width {width}, got points of width {dim}")
+    if kinds is not None and getattr(model, "condition_kind", None) not in kinds:
+        words = {None: "unconditional", "onehot": "one-hot", "radius": "radius-conditioned"}
+        allowed = " or ".join(words.get(kind, str(kind)) for kind in kinds)
+        raise TypeError(f"{name} must be a {allowed} model, got {describe_model(model)}")
+    return model
 
 
 def make_generator(seed=None, generator: torch.Generator | None = None) -> torch.Generator | None:

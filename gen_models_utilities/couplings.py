@@ -4,12 +4,19 @@ A coupling takes x0 (B, 2) and x1 (B, 2) and returns x0 re-ordered so that row i
 paired with row i of x1; x1 (and so any labels or conditions carried with it) keeps its order.
 They live in one registry, ``COUPLINGS``: 'independent', 'ot' (exact OT over the whole batch),
 'ot_block64' / 'ot_block128' / 'ot_block256' (exact OT inside blocks of that many rows, which
-costs far less: the network simplex grows faster than B^2) and 'class_ot'.
+costs far less: the network simplex grows faster than B^2) and 'class_ot'. An entry's ``pair``
+is what ``train`` calls every step, on batches it built, so it checks nothing; the public
+functions below (``minibatch_ot_coupling``, ...) check their arguments, then pair.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import numpy as np
+import ot
 import torch
+from scipy.optimize import linear_sum_assignment
 
 from ._checks import MAX_PAIRWISE, _short, as_points, as_real_tensor, check_choice, check_positive_int
 
@@ -35,10 +42,14 @@ def _check_batches(x0, x1, labels=None, max_rows: int | None = None) -> torch.Te
     return labels
 
 
+def _independent(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    return x0
+
+
 def independent_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """The chapter's coupling: random pairs, i.e. x0 as drawn."""
     _check_batches(x0, x1, labels)
-    return x0
+    return _independent(x0, x1, labels)
 
 
 def ot_permutation(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
@@ -47,8 +58,6 @@ def ot_permutation(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     With equal uniform weights the exact transport plan is a permutation matrix, found with
     POT's network-simplex solver ``ot.emd``. Returns int64 (B,).
     """
-    import ot
-
     a = x0.detach().cpu().double().numpy()
     b = x1.detach().cpu().double().numpy()
     cost = ot.dist(b, a)                      # (B, B): row i is x1[i], column j is x0[j]
@@ -58,10 +67,14 @@ def ot_permutation(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(plan.argmax(axis=1)).to(x0.device)
 
 
+def _minibatch_ot(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    return x0[ot_permutation(x0, x1)]
+
+
 def minibatch_ot_coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Pair the batch by exact optimal transport (squared Euclidean cost), ignoring labels."""
     _check_batches(x0, x1, labels, max_rows=MAX_OT_ROWS)
-    return x0[ot_permutation(x0, x1)]
+    return _minibatch_ot(x0, x1)
 
 
 SMALL_BLOCK = 64     # up to here SciPy's assignment solver beats the network simplex (0.14 vs 0.41 ms at 64)
@@ -70,11 +83,7 @@ SMALL_BLOCK = 64     # up to here SciPy's assignment solver beats the network si
 def _assignment(cost: np.ndarray) -> np.ndarray:
     """The exact optimal assignment of a square cost matrix (rows: x1, columns: x0): int (B,)."""
     if len(cost) <= SMALL_BLOCK:
-        from scipy.optimize import linear_sum_assignment
-
         return linear_sum_assignment(cost)[1]
-    import ot
-
     weights = np.full(len(cost), 1.0 / len(cost))
     return ot.emd(weights, weights, cost).argmax(axis=1)
 
@@ -86,12 +95,11 @@ def blockwise_ot_coupling(block_size: int):
     the minibatch OT of ``block_size`` points. The blocks' costs come from one batched call; a
     block of at most ``SMALL_BLOCK`` points is solved by SciPy's exact assignment solver, a
     larger one by POT's network simplex: both find the permutation ``ot_permutation`` finds.
-    Returns a function (x0, x1, labels=None) -> x0 re-ordered.
+    Returns a function (x0, x1, labels=None) -> x0 re-ordered (unchecked, like an entry's ``pair``).
     """
     block_size = check_positive_int("block_size", block_size, maximum=MAX_OT_ROWS)
 
     def coupling(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        _check_batches(x0, x1, labels)
         n, full = len(x0), len(x0) - len(x0) % block_size
         a, b = x0.detach().cpu().double(), x1.detach().cpu().double()
         costs = [*torch.cdist(b[:full].view(-1, block_size, b.shape[1]), a[:full].view(-1, block_size, a.shape[1]))
@@ -111,9 +119,13 @@ def class_conditional_ot_coupling(x0: torch.Tensor, x1: torch.Tensor,
     Plain minibatch OT would pair a point of one class with noise "meant" for another, which
     hurts conditional models.
     """
+    return _class_ot(x0, x1, _check_batches(x0, x1, labels, max_rows=MAX_OT_ROWS))
+
+
+def _class_ot(x0: torch.Tensor, x1: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     if labels is None:
-        return minibatch_ot_coupling(x0, x1)
-    labels = _check_batches(x0, x1, labels, max_rows=MAX_OT_ROWS).to(x0.device)
+        return _minibatch_ot(x0, x1)
+    labels = labels.to(x0.device)
     keys = labels if labels.dim() == 1 else labels.float().argmax(dim=1)
     paired = x0.clone()
     for key in torch.unique(keys):
@@ -122,16 +134,39 @@ def class_conditional_ot_coupling(x0: torch.Tensor, x1: torch.Tensor,
     return paired
 
 
-COUPLINGS = {
-    "independent": independent_coupling,
-    "ot": minibatch_ot_coupling,
-    **{f"ot_block{size}": blockwise_ot_coupling(size) for size in (64, 128, 256)},
-    "class_ot": class_conditional_ot_coupling,
-}
+@dataclass(frozen=True)
+class Coupling:
+    """One entry of ``COUPLINGS``: name, a label for legends and widgets, and ``pair(x0, x1, labels)``
+    -> x0 re-ordered (B, D), called on a trainer's own batches without checks."""
+
+    name: str
+    label: str
+    pair: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
-def get_coupling(coupling):
-    """A coupling function from its name (a key of ``COUPLINGS``) or a callable."""
+COUPLINGS: dict[str, Coupling] = {}
+
+
+def register_coupling(coupling: Coupling) -> Coupling:
+    """Add ``coupling`` to ``COUPLINGS`` (replacing one of the same name) and return it."""
+    if not isinstance(coupling, Coupling):
+        raise TypeError(f"coupling must be a Coupling, got {_short(coupling)}")
+    if not callable(coupling.pair):
+        raise TypeError(f"coupling.pair must be callable as pair(x0, x1, labels), got {_short(coupling.pair)}")
+    COUPLINGS[coupling.name] = coupling
+    return coupling
+
+
+register_coupling(Coupling("independent", "independent", _independent))
+register_coupling(Coupling("ot", "minibatch OT", _minibatch_ot))
+for _size in (64, 128, 256):
+    register_coupling(Coupling(f"ot_block{_size}", f"OT in blocks of {_size}", blockwise_ot_coupling(_size)))
+register_coupling(Coupling("class_ot", "OT within each class", _class_ot))
+
+
+def get_coupling(coupling) -> Callable:
+    """What a trainer calls every step: the unchecked ``pair`` of the entry named ``coupling`` (a key
+    of ``COUPLINGS``), or a callable as it is."""
     if callable(coupling):
         return coupling
-    return COUPLINGS[check_choice("coupling", coupling, tuple(COUPLINGS))]
+    return COUPLINGS[check_choice("coupling", coupling, tuple(COUPLINGS))].pair

@@ -23,6 +23,7 @@ from .metrics import distance_to_nearest_mode, off_mode_fraction, ring_quality
 from .paths import conditional_velocity, flow_matching_loss, interpolate
 from .solvers import euler_step, generate, rk4_step, solve_ode
 from .guidance import GuidedVelocity
+from .models import class_code
 
 ATOL = 1e-4           # absolute tolerance of every comparison of points or velocities
 RTOL = 1e-4           # relative tolerance of comparisons of scalars (losses, costs)
@@ -312,7 +313,7 @@ def check_conditional_sampling(sample_mode, model, modes=(0, 3, 6), n_samples: i
                         f"got {type(model).__name__}")
     centers = torch.from_numpy(ring_mode_centers(n_classes, RING_RADIUS))
     for mode in modes:
-        code = nn.functional.one_hot(torch.tensor(mode), n_classes).float()
+        code = class_code(mode, n_classes)
         with torch.no_grad():
             received = sample_mode(model, mode, n_samples, n_steps, seed)
             expected = generate(model, n_samples, base="gaussian", n_steps=n_steps, condition=code, seed=seed).x.cpu()
@@ -392,13 +393,6 @@ def check_step_study(off_mode_by_steps, fewest_steps, model, step_counts=(1, 2, 
 
 # ----------------------------------------------------------------------------- exercise 5
 
-LOSS_FLOOR_CHOICES = {
-    "a": "The network is too small to represent the velocity field.",
-    "b": "The learning rate is too high; with enough steps the loss would reach zero.",
-    "c": "Different pairs pass through the same x_t at the same t with different velocities "
-         "x1 - x0; the network only sees (x_t, t), so the best it can do is their average.",
-    "d": "Euler's method makes an error at every step, and that error shows up in the loss.",
-}
 _LOSS_FLOOR_HINTS = {
     "a": "a much larger network keeps the same floor; the floor does not depend on the model.",
     "b": "even the best possible predictor has this loss, so no amount of training removes it.",
@@ -585,9 +579,10 @@ def check_trained_model(model, losses, n_samples: int = 1000, n_steps: int = 50,
               "reach the threshold with fewer steps: a learning rate that decays to 0 settles the field sooner.")
     with torch.no_grad():
         samples = generate(model, n_samples, n_steps=n_steps, seed=seed).x
+    # Looser than Quality.as_good_as_data: a student's 2000-step run is judged on its mode balance
+    # (the yardstick's own test) and a wider off-mode limit, not on the shipped models' bar.
     quality = ring_quality(samples)
-    mode_problems = [p for p in quality.problems() if p.startswith("modes")]
-    if quality.off_mode_fraction > OFF_MODE_THRESHOLD or mode_problems:
+    if quality.off_mode_fraction > OFF_MODE_THRESHOLD or quality.odd_modes:
         early, late = sum(losses[:50]) / len(losses[:50]), sum(losses[-50:]) / len(losses[-50:])
         if late > 0.95 * early:
             hint = (f"the loss hardly fell ({early:.2f} -> {late:.2f}): each step needs optimizer.zero_grad(), "
@@ -692,7 +687,7 @@ def check_guidance(guided_velocity, answer, model, scales=(0.0, 1.0, 3.5)) -> No
         raise TypeError(f"model must be a one-hot conditional model, got {type(model).__name__}")
     generator = torch.Generator().manual_seed(60)
     x, t = 3 * torch.randn(64, 2, generator=generator), 0.4
-    code = nn.functional.one_hot(torch.tensor([2]), model.condition_dim).float()
+    code = class_code([2], model.condition_dim)
     with torch.no_grad():
         v_cond, v_uncond = model(x, t, code), model(x, t, torch.zeros_like(code))
         for w in scales:

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import check_positive_int, check_real
+from ._checks import MAX_SAMPLES, check_model, check_positive_int, check_real
+from .data import RING_MODES, RING_STD
 from .metrics import distance_to_nearest_mode
+from .models import class_code
 from .solvers import ODESolution, broadcast_condition, generate
 
 
@@ -31,10 +33,7 @@ class GuidedVelocity(nn.Module):
 
     def __init__(self, model: nn.Module, condition, guidance_scale: float):
         super().__init__()
-        if getattr(model, "condition_kind", None) != "onehot":
-            raise TypeError(f"model must be a one-hot conditional model (condition_kind 'onehot'), "
-                            f"got {type(model).__name__}")
-        self.model = model
+        self.model = check_model(model, kinds=("onehot",))
         code = torch.as_tensor(condition, dtype=torch.float32)
         self.condition = broadcast_condition(code, code.shape[0] if code.dim() == 2 else 1, model)
         self.guidance_scale = check_real("guidance_scale", guidance_scale, low=0.0)
@@ -48,13 +47,6 @@ class GuidedVelocity(nn.Module):
         return v_uncond + self.guidance_scale * (v_cond - v_uncond)
 
 
-def class_code(label: int, n_classes: int) -> torch.Tensor:
-    """The one-hot code of class ``label``: float32 (n_classes,)."""
-    n_classes = check_positive_int("n_classes", n_classes)
-    label = check_positive_int("label", label, minimum=0, maximum=n_classes - 1)
-    return nn.functional.one_hot(torch.tensor(label), n_classes).float()
-
-
 def sample_guided(model: nn.Module, label: int, guidance_scale: float, n_samples: int = 500,
                   base: str = "gaussian", n_steps: int = 50, method: str = "euler", seed=None,
                   return_trajectory: bool = False) -> ODESolution:
@@ -66,8 +58,6 @@ def sample_guided(model: nn.Module, label: int, guidance_scale: float, n_samples
 
 def requested_mode_fraction(samples, label: int, n_std: float = 3.0) -> float:
     """Fraction of samples (N, 2) within ``n_std`` ring std of the centre of mode ``label``."""
-    from .data import RING_MODES, RING_STD
-
     label = check_positive_int("label", label, minimum=0, maximum=RING_MODES - 1)
     distance, nearest = distance_to_nearest_mode(samples)
     return float(np.mean((nearest == label) & (distance <= check_real("n_std", n_std, low=0.0) * RING_STD)))
@@ -76,7 +66,9 @@ def requested_mode_fraction(samples, label: int, n_std: float = 3.0) -> float:
 def guidance_sweep(model: nn.Module, scales=(0.0, 1.0, 3.0), n_samples: int = 400, base: str = "gaussian",
                    n_steps: int = 50, seed: int = 0) -> dict:
     """Mean fraction of samples in the requested mode over all classes, for each w: {w: fraction}."""
-    n_classes = model.condition_dim
+    n_classes = check_model(model, kinds=("onehot",)).condition_dim
+    n_samples = check_positive_int("n_samples", n_samples, minimum=n_classes, maximum=MAX_SAMPLES)
+    scales = [check_real("scales entry", w, low=0.0) for w in scales]
     result = {}
     for w in scales:
         hits = [requested_mode_fraction(sample_guided(model, label, w, n_samples // n_classes, base, n_steps,

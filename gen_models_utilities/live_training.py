@@ -29,7 +29,7 @@ from .plotting import velocity_on_grid
 from .solvers import solve_ode
 from .training import flow_matching_batch_loss, make_optimizer, training_step
 
-COUPLING_LABELS = {"independent": "independent", "ot": "minibatch OT"}
+LIVE_COUPLINGS = ("independent", "ot")     # the couplings a live training offers (keys of COUPLINGS)
 MAX_LIVE_STEPS = 20_000         # a forgotten trainer stops here instead of using the CPU all lecture
 STEPS_PER_CHUNK = 5             # steps between two looks at the clock and the pause flag
 
@@ -77,7 +77,7 @@ class LiveTrainer:
 
     @property
     def coupling_label(self) -> str:
-        return COUPLING_LABELS.get(self.coupling, self.coupling)
+        return COUPLINGS[self.coupling].label
 
     @property
     def n_steps(self) -> int:
@@ -123,7 +123,7 @@ class LiveTrainer:
 
     def step(self, n_steps: int = 1) -> float:
         """Train ``n_steps`` steps now, in the calling thread; returns the last loss."""
-        n_steps = check_positive_int("n_steps", n_steps, maximum=1_000_000)
+        n_steps = check_positive_int("n_steps", n_steps, maximum=self.max_steps)
         with self.lock:
             self.model.train()
             start = time.perf_counter()

@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ._checks import (MAX_SAMPLES, MAX_WIDTH, as_conditions, as_labels, as_points, check_device,
                       check_positive_int, make_generator)
+from .models import class_code
 
 
 def _loader(tensors, batch_size, shuffle: bool, seed, generator) -> DataLoader:
@@ -31,19 +32,13 @@ def make_loader(data, batch_size: int = 1000, shuffle: bool = True, seed=None,
     return _loader((as_points("data", data),), batch_size, shuffle, seed, generator)
 
 
-def one_hot(labels, n_classes: int) -> torch.Tensor:
-    """Float one-hot codes of integer labels: (N,) -> float32 (N, n_classes)."""
-    n_classes = check_positive_int("n_classes", n_classes, maximum=MAX_WIDTH)
-    return torch.nn.functional.one_hot(as_labels("labels", labels, None, n_classes), n_classes).float()
-
-
 def make_conditional_loader_onehot(data, labels, batch_size: int = 128, n_classes: int = 8,
                                    shuffle: bool = True, seed=None,
                                    generator: torch.Generator | None = None) -> DataLoader:
     """DataLoader of ``(x1, c)``: x1 float32 (B, 2), c float32 one-hot (B, n_classes)."""
     points = as_points("data", data)
     n_classes = check_positive_int("n_classes", n_classes, maximum=MAX_WIDTH)
-    codes = torch.nn.functional.one_hot(as_labels("labels", labels, len(points), n_classes), n_classes).float()
+    codes = class_code(as_labels("labels", labels, len(points), n_classes), n_classes)
     return _loader((points, codes), batch_size, shuffle, seed, generator)
 
 

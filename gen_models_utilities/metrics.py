@@ -1,6 +1,6 @@
 """Numbers that say how good a set of samples is.
 
-General: exact 2-Wasserstein distance (POT) and maximum mean discrepancy. Ring-specific, for
+General: the exact 2-Wasserstein distance (POT). Ring-specific, for
 reading at a glance: the fraction of samples far from every mode, samples per mode, and how
 straight the sampling paths are.
 """
@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ._checks import MAX_PAIRWISE, _short, as_points, as_trajectory, check_positive_int, check_real
+from ._checks import MAX_PAIRWISE, as_points, as_trajectory, check_positive_int, check_real
 from .data import RING_MODES, RING_RADIUS, RING_STD, create_ring_gaussians, ring_mode_centers
 
 
@@ -48,29 +47,6 @@ def wasserstein2(x, y) -> float:
     cost = ot.dist(a, b)                                   # squared Euclidean
     w_a, w_b = np.full(len(a), 1 / len(a)), np.full(len(b), 1 / len(b))
     return float(np.sqrt(max(ot.emd2(w_a, w_b, cost, numItermax=10_000_000), 0.0)))
-
-
-def mmd(x, y, bandwidths=(0.25, 0.5, 1.0, 2.0)) -> float:
-    """Squared maximum mean discrepancy with a sum of Gaussian kernels (biased estimate, >= 0)."""
-    _check_pairwise_size(_rows(x) + _rows(y), _rows(x) + _rows(y))
-    a, b = torch.from_numpy(_numpy("x", x)), torch.from_numpy(_numpy("y", y))
-    widths = _bandwidths(bandwidths)
-    both = torch.cat([a, b])
-    sq = torch.cdist(both, both).pow(2)
-    kernel = sum(torch.exp(-sq / (2 * s**2)) for s in widths)
-    n = len(a)
-    value = kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
-    return float(value.clamp_min(0))
-
-
-def _bandwidths(bandwidths) -> list[float]:
-    """Kernel widths as 1 to 100 floats in [1e-150, 1e150], so that 2 s^2 is positive and finite."""
-    if isinstance(bandwidths, (str, bytes)) or not hasattr(bandwidths, "__iter__"):
-        raise TypeError(f"bandwidths must be a sequence of positive numbers, got {_short(bandwidths)}")
-    values = [check_real("bandwidths", s, low=1e-150, high=1e150) for s in bandwidths]
-    if not 1 <= len(values) <= 100:
-        raise ValueError(f"bandwidths must hold between 1 and 100 numbers, got {len(values)}")
-    return values
 
 
 def distance_to_nearest_mode(samples, n_modes: int = RING_MODES, radius: float = RING_RADIUS):
@@ -181,26 +157,36 @@ class Quality:
     n_samples: int
 
     @property
-    def w2_ratio(self) -> float:
-        return self.w2 / self.floor
+    def w2_like_data(self) -> bool:
+        """W2 within three spreads of what data of the same size scores."""
+        return self.w2 <= self.floor + 3 * self.floor_spread
 
-    def problems(self) -> list[str]:
-        """What sets these samples apart from real data (empty when nothing does)."""
-        found = []
-        if self.w2 > self.floor + 3 * self.floor_spread:
-            found.append(f"W2 above the data's {self.floor:.2f} + 3 x {self.floor_spread:.2f}")
-        if self.off_mode_fraction > off_mode_limit(self.n_samples):
-            found.append(f"{100 * self.off_mode_fraction:.1f}% off every mode (data: {100 * DATA_OFF_MODE:.1f}%)")
+    @property
+    def off_mode_like_data(self) -> bool:
+        """Off-mode share within what data of the same size shows (``off_mode_limit``)."""
+        return self.off_mode_fraction <= off_mode_limit(self.n_samples)
+
+    @property
+    def odd_modes(self) -> tuple[int, ...]:
+        """Modes whose count is more than four binomial standard deviations from their share."""
         share = (1 - DATA_OFF_MODE) / len(self.samples_per_mode)
         spread = 4 * math.sqrt(self.n_samples * share * (1 - share))
-        odd = [k for k, count in enumerate(self.samples_per_mode) if abs(count - self.n_samples * share) > spread]
-        if odd:
-            found.append(f"modes {odd} far from their share")
-        return found
+        return tuple(k for k, count in enumerate(self.samples_per_mode) if abs(count - self.n_samples * share) > spread)
 
     @property
     def as_good_as_data(self) -> bool:
-        return not self.problems()
+        return self.w2_like_data and self.off_mode_like_data and not self.odd_modes
+
+    def problems(self) -> list[str]:
+        """What sets these samples apart from real data, in words (empty when nothing does)."""
+        found = []
+        if not self.w2_like_data:
+            found.append(f"W2 above the data's {self.floor:.2f} + 3 x {self.floor_spread:.2f}")
+        if not self.off_mode_like_data:
+            found.append(f"{100 * self.off_mode_fraction:.1f}% off every mode (data: {100 * DATA_OFF_MODE:.1f}%)")
+        if self.odd_modes:
+            found.append(f"modes {list(self.odd_modes)} far from their share")
+        return found
 
     def __str__(self) -> str:
         problems = self.problems()

@@ -1,16 +1,61 @@
-"""Velocity networks v_theta(x, t[, condition]) of the chapter.
+"""Velocity networks v_theta(x, t[, condition]) of the chapter, and the table of model classes.
 
 All three share one interface, ``model(x, t, condition=None)``: x (B, 2), t (B, 1) or a float,
-condition (B, condition_dim) or None -> velocity (B, 2). ``condition_dim`` is the condition's
-width (0: none). Inputs are not checked here: ``train``, ``solve_ode`` and ``generate`` check
-what a student passes them, and a direct call with a wrong shape fails inside torch.
+condition (B, condition_dim) or None -> velocity (B, 2). Each class says what it is:
+``condition_kind`` (None, 'onehot' or 'radius'), ``condition_dim`` (the condition's width, 0:
+none), ``dim`` (the points' width) and ``predicts`` ('velocity'; 17b's diffusion model predicts
+'noise'). Inputs are not checked here: ``train``, ``solve_ode`` and ``generate`` check what a
+student passes them, and a direct call with a wrong shape fails inside torch.
+
+``MODEL_CLASSES`` lists the classes a checkpoint can name; each registers itself where it is
+defined (``@register_model_class``), so loading a checkpoint needs no other import first.
 """
 from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_real
+from ._checks import MAX_WIDTH, _short, as_labels, check_choice, check_positive_int, check_real
+
+
+@dataclass(frozen=True)
+class ModelClass:
+    """One entry of ``MODEL_CLASSES``: a class rebuilt from its ``config`` dict by checkpoints."""
+
+    name: str
+    cls: type
+
+
+MODEL_CLASSES: dict[str, ModelClass] = {}
+
+
+def register_model_class(cls: type) -> type:
+    """Add the nn.Module class ``cls`` (built as ``cls(**model.config)``) to ``MODEL_CLASSES``; a decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"cls must be a torch.nn.Module class, got {_short(cls)}")
+    MODEL_CLASSES[cls.__name__] = ModelClass(cls.__name__, cls)
+    return cls
+
+
+def call_model(model, x: torch.Tensor, t, condition: torch.Tensor | None = None) -> torch.Tensor:
+    """model(x, t), or model(x, t, condition) when a condition is given: the one way to call a field."""
+    return model(x, t) if condition is None else model(x, t, condition)
+
+
+def class_code(labels, n_classes: int) -> torch.Tensor:
+    """One-hot codes of class indices: an int -> float32 (n_classes,); (N,) ints -> (N, n_classes).
+
+    The all-zero code is the "no class" input of classifier-free guidance.
+    """
+    n_classes = check_positive_int("n_classes", n_classes, maximum=MAX_WIDTH)
+    if isinstance(labels, numbers.Integral) and not isinstance(labels, bool):
+        labels = torch.tensor(check_positive_int("label", labels, minimum=0, maximum=n_classes - 1))
+    else:
+        labels = as_labels("labels", labels, None, n_classes)
+    return nn.functional.one_hot(labels, n_classes).float()
 
 
 # Activations a model can be built with, by name (a name, not a class, so checkpoints stay plain data).
@@ -35,10 +80,14 @@ class VelocityModel(nn.Module):
 
     condition_dim = 0
     condition_kind: str | None = None
+    dim = 2
+    predicts = "velocity"
 
     def __init__(self, time_emb_dim: int = 16, hidden_dim: int = 128, n_hidden: int = 4, cond_width: int = 0,
                  activation: str = "relu"):
         super().__init__()
+        time_emb_dim = check_positive_int("time_emb_dim", time_emb_dim, maximum=MAX_WIDTH)
+        hidden_dim = check_positive_int("hidden_dim", hidden_dim, maximum=MAX_WIDTH)
         act = ACTIVATIONS[check_choice("activation", activation, tuple(ACTIVATIONS))]
         self.config = {"time_emb_dim": time_emb_dim, "hidden_dim": hidden_dim}
         if activation != "relu":                  # a smooth one ('silu', ...), kept for checkpoints
@@ -64,6 +113,7 @@ class VelocityModel(nn.Module):
         return self.net(torch.cat(features, dim=1))
 
 
+@register_model_class
 class VelocityField(VelocityModel):
     """Unconditional velocity field v(x, t): the model of sections 17.4 and 17.5."""
 
@@ -71,6 +121,7 @@ class VelocityField(VelocityModel):
         super().__init__(time_emb_dim, hidden_dim, activation=activation)
 
 
+@register_model_class
 class ConditionalVelocityField(VelocityModel):
     """Velocity field v(x, t, c) conditioned on a one-hot class code c: (B, n_classes).
 
@@ -80,11 +131,13 @@ class ConditionalVelocityField(VelocityModel):
     condition_kind = "onehot"
 
     def __init__(self, n_classes: int = 8, time_emb_dim: int = 16, hidden_dim: int = 128):
+        n_classes = check_positive_int("n_classes", n_classes, maximum=MAX_WIDTH)
         super().__init__(time_emb_dim, hidden_dim, cond_width=n_classes)
         self.condition_dim = n_classes
         self.config["n_classes"] = n_classes
 
 
+@register_model_class
 class ConditionalVelocityFieldRadius(VelocityModel):
     """Velocity field v(x, t, r) conditioned on a radius r: (B, 1), embedded by its own MLP.
 
@@ -97,6 +150,7 @@ class ConditionalVelocityFieldRadius(VelocityModel):
     condition_dim = 1
 
     def __init__(self, time_emb_dim: int = 16, radius_emb_dim: int = 16, hidden_dim: int = 128):
+        radius_emb_dim = check_positive_int("radius_emb_dim", radius_emb_dim, maximum=MAX_WIDTH)
         super().__init__(time_emb_dim, hidden_dim, cond_width=radius_emb_dim)
         self.config["radius_emb_dim"] = radius_emb_dim
         self.radius_mlp = mlp([1, radius_emb_dim, radius_emb_dim, radius_emb_dim])

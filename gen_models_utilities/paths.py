@@ -8,18 +8,17 @@ the loss keeps a floor above zero.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ._checks import _short, check_model, check_real, make_generator
+from ._checks import _short, check_model, check_real
+from .models import call_model
 
 
 def _check_pair(x0, x1, t=0.0) -> None:
     """Refuse shapes that would broadcast into a wrong answer, e.g. t (B,) against x0 (B, 2) when B = 2.
 
-    Only shapes and dtypes of tensors are read, never their values: cheap enough for every training step.
+    Only shapes and dtypes of tensors are read, never their values.
     """
     if not (isinstance(x0, torch.Tensor) and isinstance(x1, torch.Tensor)):
         raise TypeError(f"x0 and x1 must be torch.Tensors of shape (B, D), got {_short(x0)} and {_short(x1)}")
@@ -35,42 +34,39 @@ def _check_pair(x0, x1, t=0.0) -> None:
                          f"{tuple(x0.shape)}, got shape {tuple(t.shape)}")
 
 
+def _point(x0: torch.Tensor, x1: torch.Tensor, t) -> torch.Tensor:
+    return (1 - t) * x0 + t * x1
+
+
+def _velocity(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+    return x1 - x0
+
+
 def interpolate(x0: torch.Tensor, x1: torch.Tensor, t) -> torch.Tensor:
     """Point on the straight line from x0 to x1 at time t: x0, x1 (B, 2), t (B, 1) or a float -> (B, 2)."""
     _check_pair(x0, x1, t)
-    return (1 - t) * x0 + t * x1
+    return _point(x0, x1, t)
 
 
 def conditional_velocity(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     """Velocity of the straight path, the same at every t: (B, 2), (B, 2) -> (B, 2)."""
     _check_pair(x0, x1)
-    return x1 - x0
+    return _velocity(x0, x1)
 
 
-@dataclass
-class PathSample:
-    """One batch of points on the path. Shapes: x0, x1, x_t, u_t (B, 2); t (B, 1)."""
+def pairs_loss(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor,
+               condition: torch.Tensor | None = None) -> torch.Tensor:
+    """One training step's loss on pairs a trainer drew itself: mse(v(x_t, t[, c]), x1 - x0), 0-dim.
 
-    x0: torch.Tensor
-    x1: torch.Tensor
-    t: torch.Tensor
-    x_t: torch.Tensor
-    u_t: torch.Tensor
-
-
-def sample_path(x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> PathSample:
-    """Draw t ~ U[0, 1] (unless given) and return the path point and its target velocity."""
-    u_t = conditional_velocity(x0, x1)
-    if t is None:
-        t = torch.rand(x0.shape[0], 1, generator=make_generator(generator=generator)).to(x0.device)
-    return PathSample(x0, x1, t, interpolate(x0, x1, t), u_t)
+    The trainers call it every step on batches they built, so nothing is checked here; their
+    arguments were checked once, at their door. x0, x1 (B, 2), t (B, 1), condition (B, C) or None.
+    """
+    return nn.functional.mse_loss(call_model(model, _point(x0, x1, t), t, condition), _velocity(x0, x1))
 
 
 def flow_matching_loss(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor,
                        condition: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error between v_theta(x_t, t[, c]) and the per-pair target x1 - x0."""
     check_model(model)
-    x_t = interpolate(x0, x1, t)
-    prediction = model(x_t, t) if condition is None else model(x_t, t, condition)
-    return nn.functional.mse_loss(prediction, conditional_velocity(x0, x1))
+    _check_pair(x0, x1, t)
+    return pairs_loss(model, x0, x1, t, condition)

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ._checks import _short, as_points, as_real_tensor, as_trajectory, check_choice, check_positive_int, check_real
+from .solvers import broadcast_condition
 
 LIMIT = 5.5                    # plots span [-LIMIT, LIMIT]^2: the ring (radius 3) and the logo
 CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
@@ -128,8 +129,6 @@ def plot_loss(losses, ax=None, window: int = 50, title: str = "training loss", f
 
 def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: float = LIMIT):
     """The model's velocity on an n_grid x n_grid grid: xx, yy (n, n) and u, v (n, n) arrays."""
-    from .solvers import broadcast_condition
-
     t = check_real("t", t, low=0.0, high=1.0)
     n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=1000)
     if isinstance(model, torch.nn.Module):

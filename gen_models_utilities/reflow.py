@@ -1,11 +1,11 @@
 """Reflow (rectified flow): straighten a trained flow by retraining it on its own pairs.
 
 A trained model carries each base point x0 to some x1 = ODE(x0). Two ODE trajectories never
-cross, but the straight chords x0 -> x1 between their end points can, so a model trained on
-these pairs (with the usual straight-line loss) learns a field that is straighter, not
-straight: the paths become straight only in the limit of repeated reflow. The new model
-learns the teacher's coupling, so it inherits the teacher's errors (its x1 are the teacher's
-samples, not data).
+pass through the same point at the same time, but the straight chords x0 -> x1 between their
+end points can cross, so a model trained on these pairs (with the usual straight-line loss)
+learns a field that is straighter, not straight: the paths become straight only in the limit
+of repeated reflow. The new model learns the teacher's coupling, so it inherits the teacher's
+errors (its x1 are the teacher's samples, not data).
 
     pairs = reflow_pairs(model, 8000, seed=1)          # x0 (N, 2), x1 (N, 2), conditions
     result = train_on_pairs(model_copy, pairs, n_steps=1000, seed=2)
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import as_points, check_choice, check_positive_int, make_generator
+from ._checks import MAX_SAMPLES, as_points, check_choice, check_positive_int, make_generator
 from .base_distributions import sample_base
 from .loaders import RandomBatches
-from .paths import conditional_velocity, interpolate
+from .paths import pairs_loss
 from .solvers import solve_ode, solver_names
-from .training import TIME_SAMPLINGS, TrainingResult, check_training_budget, run_steps, sample_times
+from .training import TIME_SAMPLINGS, TrainingResult, _times, check_trainable, check_training_budget, run_steps
 
 
 @dataclass
@@ -51,11 +51,9 @@ def reflow_pairs(model: nn.Module, n_pairs: int = 8000, base: str = "gaussian", 
         conditions: (N, C) one condition per pair, or (C,) for all, for conditional models.
         seed, generator: make the draw of x0 reproducible.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    n_pairs = check_positive_int("n_pairs", n_pairs)
+    device = check_trainable(model)[0].device
+    n_pairs = check_positive_int("n_pairs", n_pairs, maximum=MAX_SAMPLES)
     check_choice("method", method, solver_names())
-    device = next(model.parameters()).device
     x0 = sample_base(base, n_pairs, seed=seed, generator=generator, device=device)
     solution = solve_ode(model, x0, n_steps=n_steps, method=method, condition=conditions)
     if conditions is not None:
@@ -75,8 +73,7 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     time_sampling: how t is drawn, 'uniform' or 'logit_normal' (see ``training.sample_times``).
     progress: show a tqdm bar (None: unless GEN_MODELS_PROGRESS=0).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    device = check_trainable(model)[0].device
     if not isinstance(pairs, ReflowPairs):
         raise TypeError(f"pairs must be a ReflowPairs (from reflow_pairs), got {type(pairs).__name__}")
     n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
@@ -89,7 +86,6 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
         raise ValueError(f"{type(model).__name__} takes conditions of width {width}; pairs.conditions is "
                          f"{'missing' if pairs.conditions is None else tuple(pairs.conditions.shape)}")
     rng = make_generator(seed, generator)
-    device = next(model.parameters()).device
     # The partner x0 travels with each x1 as an extra "condition" column block, so that a
     # batch always holds whole pairs.
     extras = x0 if pairs.conditions is None else torch.cat([x0, pairs.conditions.float().to(x0.device)], dim=1)
@@ -98,10 +94,7 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     def batch_loss() -> torch.Tensor:
         x1_batch, extra = batches.sample()
         x0_batch, condition = extra[:, :2], (extra[:, 2:] if width else None)
-        t = sample_times(batch_size, time_sampling, rng).to(device)
-        x_t, u_t = interpolate(x0_batch, x1_batch, t), conditional_velocity(x0_batch, x1_batch)
-        prediction = model(x_t, t) if condition is None else model(x_t, t, condition)
-        return nn.functional.mse_loss(prediction, u_t)
+        return pairs_loss(model, x0_batch, x1_batch, _times(batch_size, time_sampling, rng).to(device), condition)
 
     result = TrainingResult(recipe={"n_steps": n_steps, "batch_size": batch_size, "lr": lr,
                                     "schedule": schedule, "time_sampling": time_sampling,

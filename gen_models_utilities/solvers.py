@@ -5,9 +5,9 @@ The fixed-step methods are written out by hand, since they are what the chapter 
     midpoint  x + h v(x + h/2 v(x, t), t + h/2)                          2
     Heun      x + h/2 [v(x, t) + v(x + h v(x, t), t + h)]                2
     RK4       the classical fourth-order Runge-Kutta step                4
-They live in one registry, ``SOLVERS``, that ``solve_ode``, the widgets, the benchmarks and
-the tests read; a new method is one ``register_solver(name, step, evaluations)`` call.
-Adaptive Dormand-Prince (dopri5) comes from torchdiffeq.
+Adaptive Dormand-Prince (dopri5, order 5, 6 evaluations a step) comes from torchdiffeq. They
+live in one registry, ``SOLVERS``, that ``solve_ode``, the widgets, the benchmarks and the tests
+read; a new method is one ``register_solver(Solver(name, order, evaluations, step))`` call.
 """
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torchdiffeq import odeint
 
+from .base_distributions import sample_base
 from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_points, as_real_tensor, check_choice, check_finite,
                       check_model, check_positive_int, check_real)
 
@@ -50,37 +52,59 @@ def rk4_step(velocity: Velocity, x: torch.Tensor, t: float, h: float) -> torch.T
 
 
 @dataclass(frozen=True)
-class FixedStepSolver:
-    """A fixed-step method: ``step(velocity, x, t, h)`` -> x after one step of size h, using
-    ``evaluations`` network evaluations."""
+class Solver:
+    """One ODE method.
+
+    name: its key in ``SOLVERS``. order: its order of accuracy. evaluations: network evaluations
+    per step (for an adaptive method, per accepted step). step: ``step(velocity, x, t, h)`` -> x
+    after one step of size h, or None for an adaptive method, which torchdiffeq's ``odeint``
+    integrates under its own name.
+    """
 
     name: str
-    step: Callable[[Velocity, torch.Tensor, float, float], torch.Tensor]
+    order: int
     evaluations: int
+    step: Callable[[Velocity, torch.Tensor, float, float], torch.Tensor] | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        return self.step is None
+
+    def steps_for_budget(self, budget: int) -> int:
+        """Fixed steps that spend at most ``budget`` network evaluations (0 if not even one step fits)."""
+        return budget // self.evaluations
 
 
-SOLVERS: dict[str, FixedStepSolver] = {}
-ADAPTIVE_METHODS = ("dopri5",)          # torchdiffeq's adaptive Dormand-Prince
+SOLVERS: dict[str, Solver] = {}
 
 
-def register_solver(name: str, step: Callable, evaluations: int) -> FixedStepSolver:
-    """Add a fixed-step method to ``SOLVERS`` (replacing one of the same name) and return it."""
-    if not isinstance(name, str) or not name or name in ADAPTIVE_METHODS:
-        raise ValueError(f"name must be a new method name (not {list(ADAPTIVE_METHODS)}), got {name!r}")
-    if not callable(step):
-        raise TypeError(f"step must be callable as step(velocity, x, t, h), got {_short(step)}")
-    SOLVERS[name] = FixedStepSolver(name, step, check_positive_int("evaluations", evaluations))
-    return SOLVERS[name]
+def register_solver(solver: Solver) -> Solver:
+    """Add ``solver`` to ``SOLVERS`` (replacing one of the same name) and return it."""
+    if not isinstance(solver, Solver):
+        raise TypeError(f"solver must be a Solver, got {_short(solver)}")
+    if not isinstance(solver.name, str) or not solver.name:
+        raise ValueError(f"solver.name must be a non-empty string, got {_short(solver.name)}")
+    if solver.step is not None and not callable(solver.step):
+        raise TypeError(f"solver.step must be callable as step(velocity, x, t, h), got {_short(solver.step)}")
+    check_positive_int("solver.order", solver.order)
+    check_positive_int("solver.evaluations", solver.evaluations)
+    SOLVERS[solver.name] = solver
+    return solver
 
 
-for _name, _step, _evaluations in (("euler", euler_step, 1), ("midpoint", midpoint_step, 2),
-                                   ("heun", heun_step, 2), ("rk4", rk4_step, 4)):
-    register_solver(_name, _step, _evaluations)
+register_solver(Solver("euler", 1, 1, euler_step))
+register_solver(Solver("midpoint", 2, 2, midpoint_step))
+register_solver(Solver("heun", 2, 2, heun_step))
+register_solver(Solver("rk4", 4, 4, rk4_step))
+register_solver(Solver("dopri5", 5, 6))         # torchdiffeq's adaptive Dormand-Prince
 
 
-def solver_names() -> tuple[str, ...]:
-    """Every method ``solve_ode`` accepts: the registered fixed-step ones, then the adaptive ones."""
-    return (*SOLVERS, *ADAPTIVE_METHODS)
+def solver_names(adaptive: bool | None = None) -> tuple[str, ...]:
+    """The methods ``solve_ode`` accepts: the fixed-step ones, then the adaptive ones, each in registry
+    order (``adaptive`` True or False: only those)."""
+    fixed = tuple(name for name, solver in SOLVERS.items() if not solver.adaptive)
+    variable = tuple(name for name, solver in SOLVERS.items() if solver.adaptive)
+    return {None: fixed + variable, False: fixed, True: variable}[adaptive]
 
 
 class CountingVelocity:
@@ -177,9 +201,7 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
     if velocity.condition is not None:
         velocity.condition = velocity.condition.to(device)
     times = torch.linspace(t0, t1, n_steps + 1)
-    if method in ADAPTIVE_METHODS:
-        from torchdiffeq import odeint
-
+    if SOLVERS[method].adaptive:
         path = odeint(lambda t, x: velocity(x, t), x0, times.to(device, x0.dtype),
                       method=method, rtol=rtol, atol=atol)
         return ODESolution(path[-1], path if return_trajectory else None, times, velocity.nfe)
@@ -198,19 +220,18 @@ def generate(model, n_samples: int = 1000, base: str = "gaussian", n_steps: int 
              method: str = "euler", condition=None, seed=None, generator=None,
              return_trajectory: bool = False) -> ODESolution:
     """Draw ``n_samples`` from ``base`` and carry them to t = 1 along ``model``'s field."""
-    from .base_distributions import sample_base
-
     x0 = sample_base(base, n_samples, seed=seed, generator=generator)
     return solve_ode(model, x0, n_steps=n_steps, method=method, condition=condition,
                      return_trajectory=return_trajectory)
 
 
 def solver_sweep(model, x0: torch.Tensor, budgets=(1, 2, 4, 8, 16, 64), condition=None) -> dict:
-    """Solve from x0 with every method of ``SOLVERS`` at each budget of network evaluations.
+    """Solve from x0 with every fixed-step method of ``SOLVERS`` at each budget of network evaluations.
 
-    A method takes ``budget // evaluations`` steps; budgets too small for one step are skipped.
-    Returns {method: [ODESolution, ...]} in budget order (read ``.nfe`` and ``.x``).
+    A method takes ``Solver.steps_for_budget(budget)`` steps; budgets too small for one step are
+    skipped. Returns {method: [ODESolution, ...]} in budget order (read ``.nfe`` and ``.x``).
     """
-    return {method: [solve_ode(model, x0, n_steps=budget // solver.evaluations, method=method, condition=condition)
-                     for budget in budgets if budget >= solver.evaluations]
-            for method, solver in SOLVERS.items()}
+    return {name: [solve_ode(model, x0, n_steps=SOLVERS[name].steps_for_budget(budget), method=name,
+                             condition=condition)
+                   for budget in budgets if SOLVERS[name].steps_for_budget(budget) > 0]
+            for name in solver_names(adaptive=False)}

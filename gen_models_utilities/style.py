@@ -7,6 +7,8 @@ checks that the values below equal ``seaborn.plotting_context``.
 """
 from __future__ import annotations
 
+from ._checks import check_choice
+
 CONTEXT_SCALES = {"paper": 0.8, "notebook": 1.0, "talk": 1.5, "poster": 2.0}
 
 # seaborn's "notebook" context; the other contexts scale every value by CONTEXT_SCALES.
@@ -22,8 +24,6 @@ NOTEBOOK_CONTEXT = {
 
 def plotting_context(context: str = "notebook") -> dict:
     """The rcParams of seaborn's plotting ``context`` ('paper', 'notebook', 'talk', 'poster')."""
-    from ._checks import check_choice
-
     check_choice("context", context, tuple(CONTEXT_SCALES))
     scale = CONTEXT_SCALES[context]
     return {key: value * scale for key, value in NOTEBOOK_CONTEXT.items()}

@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from ._checks import (MAX_SAMPLES, MAX_TRAIN_STEPS, as_conditions, as_labels, as_points, check_choice,
-                      check_device, check_model, check_positive_int, check_real, make_generator)
+from ._checks import (MAX_SAMPLES, MAX_TRAIN_STEPS, _short, as_conditions, as_labels, as_points, check_choice,
+                      check_device, check_module, check_positive_int, check_real, describe_model, make_generator)
 from .base_distributions import get_base
-from .couplings import get_coupling, independent_coupling
+from .couplings import get_coupling
 from .loaders import RandomBatches, radius_of
-from .paths import conditional_velocity, interpolate
+from .models import class_code
+from .paths import pairs_loss
 
 SCHEDULES = ("constant", "cosine")
 TIME_SAMPLINGS = ("uniform", "logit_normal")
@@ -38,6 +40,12 @@ def sample_times(n: int, how: str = "uniform", generator: torch.Generator | None
     (Esser et al., 2024): it spends fewer steps near t = 0 and t = 1, where the target is easy
     (almost pure noise or almost pure data), and more in the middle, where the modes separate.
     """
+    n = check_positive_int("n", n, maximum=MAX_SAMPLES)
+    check_choice("how", how, TIME_SAMPLINGS)
+    return _times(n, how, make_generator(generator=generator))
+
+
+def _times(n: int, how: str, generator: torch.Generator | None) -> torch.Tensor:
     if how == "uniform":
         return torch.rand(n, 1, generator=generator)
     return torch.sigmoid(torch.randn(n, 1, generator=generator))
@@ -64,17 +72,20 @@ def conditions_for(model: nn.Module, points: torch.Tensor, labels=None, conditio
     the origin unless ``conditions`` (N, 1) is given.
     """
     kind = getattr(model, "condition_kind", None)
+    width = getattr(model, "condition_dim", 0)
+    if labels is not None and kind != "onehot":
+        raise ValueError(f"labels are class indices for a one-hot model; {describe_model(model)} takes none: "
+                         f"pass labels=None" + (" (its radius is read from each point)" if kind == "radius" else ""))
     if conditions is not None:
-        return as_conditions("conditions", conditions, points.shape[0], getattr(model, "condition_dim", 0))
+        if not width:
+            raise ValueError(f"conditions must be None for {describe_model(model)}, got {_short(conditions)}")
+        return as_conditions("conditions", conditions, points.shape[0], width)
     if kind == "onehot":
         if labels is None:
             raise ValueError(f"{type(model).__name__} needs labels: pass labels=(N,) class indices")
-        n_classes = model.condition_dim
-        return nn.functional.one_hot(as_labels("labels", labels, points.shape[0], n_classes), n_classes).float()
+        return class_code(as_labels("labels", labels, points.shape[0], width), width)
     if kind == "radius":
         return radius_of(points)
-    if labels is not None:
-        raise ValueError(f"{type(model).__name__} is unconditional; labels must be None")
     return None
 
 
@@ -84,6 +95,15 @@ def make_optimizer(model: nn.Module, lr: float) -> torch.optim.Optimizer:
         return torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
     except RuntimeError:                       # older torch: fused AdamW only on GPUs
         return torch.optim.AdamW(model.parameters(), lr=lr)
+
+
+def check_trainable(model) -> list[nn.Parameter]:
+    """``model`` must be an nn.Module with trainable weights on a real device; returns those weights."""
+    check_module("model", model)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError(f"model {type(model).__name__} has no trainable parameters")
+    return parameters
 
 
 def check_training_budget(n_steps, batch_size, lr, schedule: str) -> tuple[int, int, float]:
@@ -113,8 +133,6 @@ def run_steps(model: nn.Module, batch_loss, n_steps: int, lr: float, schedule: s
     ``result.seconds``, shows a tqdm bar (``progress``; None: unless GEN_MODELS_PROGRESS=0)
     and leaves the model in eval mode.
     """
-    from tqdm.auto import tqdm
-
     if progress is None:
         progress = os.environ.get("GEN_MODELS_PROGRESS", "1") != "0"
     optimizer = make_optimizer(model, lr)
@@ -142,15 +160,11 @@ def flow_matching_batch_loss(batches: RandomBatches, base_distribution, pair, rn
 
     def batch_loss() -> torch.Tensor:
         x1, c = batches.sample()
-        x0 = base_distribution.sample(batch_size, rng).to(device)
-        if pair is not independent_coupling:       # random pairs need no work: x0 as drawn
-            x0 = pair(x0, x1, c)
+        x0 = pair(base_distribution.sample(batch_size, rng).to(device), x1, c)
         if c is not None and condition_dropout > 0:
             c = c * (torch.rand(batch_size, 1, generator=rng) >= condition_dropout).to(device)
-        t = sample_times(batch_size, time_sampling, rng).to(device)
-        x_t, u_t = interpolate(x0, x1, t), conditional_velocity(x0, x1)
-        prediction = model(x_t, t) if c is None else model(x_t, t, c)
-        return nn.functional.mse_loss(prediction, u_t)
+        t = _times(batch_size, time_sampling, rng).to(device)
+        return pairs_loss(model, x0, x1, t, c)
 
     return batch_loss
 
@@ -184,12 +198,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
     Returns:
         a TrainingResult with the loss of every step.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    parameters = [p for p in model.parameters() if p.requires_grad]
-    if not parameters:
-        raise ValueError(f"model {type(model).__name__} has no trainable parameters")
-    check_model(model)
+    parameters = check_trainable(model)
     base_distribution = get_base(base)
     n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
     check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)

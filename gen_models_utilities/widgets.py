@@ -41,8 +41,10 @@ from torch import nn
 from ._checks import check_choice, check_positive_int, check_real
 from .base_distributions import BASES, sample_base
 from .data import create_ring_gaussians
-from .guidance import class_code, requested_mode_fraction, sample_guided
-from .live_training import COUPLING_LABELS
+from .couplings import COUPLINGS
+from .guidance import requested_mode_fraction, sample_guided
+from .live_training import LIVE_COUPLINGS, LiveTrainer, pause_all
+from .models import class_code
 from .metrics import off_mode_fraction, path_straightness, ring_quality, samples_per_mode
 from .plotting import (LIMIT, _dots, class_color, fit_margins, plot_conditional_samples_continuous,
                        plot_conditional_samples_discrete, plot_loss, plot_velocity_field, square_axes,
@@ -58,7 +60,7 @@ FIGURE_DPI = 72
 QUICK_SAMPLES = 64               # a quick picture (drawn while a control moves) draws this many samples at most
 LEARNING_RATES = (3e-4, 1e-3, 3e-3, 1e-2)
 BATCH_SIZES = (64, 128, 256, 512, 1024)
-LIVE_COUPLINGS = {label: key for key, label in COUPLING_LABELS.items()}     # label: couplings.COUPLINGS key
+COUPLING_CHOICES = {COUPLINGS[key].label: key for key in LIVE_COUPLINGS}     # label: couplings.COUPLINGS key
 
 
 # ----------------------------------------------------------------------------------------
@@ -383,7 +385,8 @@ def draw_few_step(models: dict, coupling: str, method: str = "euler", nfe: int =
     coupling = check_choice("coupling", coupling, _coupling_names(models))
     model = models[coupling]
     nfe = check_positive_int("nfe", nfe, maximum=10_000)
-    n_steps = max(1, nfe // SOLVERS[method].evaluations) if method in SOLVERS else nfe    # dopri5: its own
+    solver = SOLVERS[check_choice("method", method, solver_names())]
+    n_steps = nfe if solver.adaptive else max(1, solver.steps_for_budget(nfe))    # dopri5: its own
     n_samples = check_positive_int("n_samples", n_samples, minimum=2, maximum=20_000)
     n_paths = min(check_positive_int("n_paths", n_paths), n_samples)
     data = background_data()[0] if data is None else data
@@ -392,7 +395,7 @@ def draw_few_step(models: dict, coupling: str, method: str = "euler", nfe: int =
         raise TypeError(f"models must be unconditional or one-hot models, got {type(model).__name__} for {coupling!r}")
     if getattr(model, "condition_kind", None) == "onehot":
         labels = torch.arange(n_samples) % model.condition_dim
-        conditions = nn.functional.one_hot(labels, model.condition_dim).float()
+        conditions = class_code(labels, model.condition_dim)
     x0 = sample_base(base, n_samples, seed=seed)
     from matplotlib.collections import LineCollection
 
@@ -725,7 +728,7 @@ class TrainingExplorer(Explorer):
         self.trainer, self.frame_seconds = trainer, check_real("frame_seconds", frame_seconds, low=0.02, high=10.0)
         super().__init__(draw_training, {"t": slider("t", 0.0, 1.0, 0.05)}, trainer=trainer, t=t,
                          loss_floor=loss_floor)
-        self.settings = {"base": dropdown("base", BASES), "coupling": dropdown("coupling", LIVE_COUPLINGS.items()),
+        self.settings = {"base": dropdown("base", BASES), "coupling": dropdown("coupling", COUPLING_CHOICES.items()),
                          "learning rate": dropdown("learning rate", LEARNING_RATES),
                          "batch size": dropdown("batch size", BATCH_SIZES)}
         for name, value in (("base", trainer.base), ("coupling", trainer.coupling), ("learning rate", trainer.lr),
@@ -837,7 +840,7 @@ def sample_explorer(models, base: str = "gaussian", n_steps: int = 100, method: 
                     n_samples: int = 1000, seed: int = 0, data=None) -> Explorer:
     """Controls 'base', 'steps' (1 to 500) and 'solver' (the fixed-step solvers) redrawing ``draw_samples``."""
     controls = {"base": base_dropdown(models), "n_steps": slider("steps", 1, MAX_STEPS),
-                "method": dropdown("solver", SOLVERS)}
+                "method": dropdown("solver", solver_names(adaptive=False))}
     return Explorer(draw_samples, controls, models=models, base=base, n_steps=n_steps, method=method,
                     n_samples=n_samples, seed=seed, data=data)
 
@@ -888,11 +891,9 @@ def training_explorer(data=None, base: str = "gaussian", coupling: str = "indepe
     re-running its cell leaves one trainer. ``explorer.model`` hands the model to the other
     explorers, e.g. ``sample_explorer(explorer.model)``. ``trainer_options`` go to ``LiveTrainer``.
     """
-    from .live_training import LiveTrainer, pause_all
-
     pause_all()
     data = background_data()[0] if data is None else data
-    coupling = LIVE_COUPLINGS.get(coupling, coupling)
+    coupling = COUPLING_CHOICES.get(coupling, coupling)
     trainer = LiveTrainer(data, base=base, coupling=coupling, lr=lr, batch_size=batch_size, seed=seed,
                           **trainer_options)
     return TrainingExplorer(trainer, t=t, loss_floor=loss_floor)

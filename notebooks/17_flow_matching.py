@@ -40,11 +40,11 @@ import torch
 from torch import nn
 
 from gen_models_utilities import (BASES, ConditionalVelocityField, ConditionalVelocityFieldRadius,
-                                  create_ring_gaussians, device, flow_matching_loss, generate, off_mode_fraction, one_hot, path_straightness,
+                                  create_ring_gaussians, device, flow_matching_loss, generate, off_mode_fraction, class_code, path_straightness,
                                   plot_conditional_samples_continuous, plot_conditional_samples_discrete,
                                   plot_loss, plot_pairs, plot_samples, plot_trajectories, plot_velocity_field,
                                   reference_data, ring_quality, sample_base, set_seed, solve_ode, use_book_style)
-from gen_models_utilities import checkpoints, plotting, recipes, solvers, widgets
+from gen_models_utilities import plotting, pretrained, solvers, widgets
 from gen_models_utilities import data as data_module
 from gen_models_utilities.animation import animate_particles, animate_velocity_field
 from gen_models_utilities.marginal_field import RingMarginalField
@@ -164,7 +164,7 @@ plt.show()
 
 # %%
 exact = RingMarginalField()                                       # u_t(x) for the Gaussian base and the ring
-flow_model, _ = checkpoints.load_pretrained("fm", "gaussian")     # the network trained in 17.4
+flow_model, _ = pretrained.load_pretrained("fm", "gaussian")     # the network trained in 17.4
 point, t = torch.tensor([1.5, 0.5]), 0.5
 x1 = torch.as_tensor(create_ring_gaussians(400_000, seed=1)[0])   # many pairs (x0, x1)
 x0 = torch.randn(len(x1), 2, generator=torch.Generator().manual_seed(2))
@@ -240,7 +240,7 @@ print(f"{sum(p.numel() for p in VelocityField().parameters())} parameters")
 # To check, we copy a checkpoint's weights into the class above and compare the velocities.
 
 # %%
-flow_model, metadata = checkpoints.load_pretrained("fm", "gaussian")   # models.VelocityField, trained
+flow_model, metadata = pretrained.load_pretrained("fm", "gaussian")   # models.VelocityField, trained
 ours = VelocityField()
 ours.load_state_dict(flow_model.state_dict())                          # same layer names and shapes
 x, t = torch.randn(500, 2), torch.rand(500, 1)
@@ -432,8 +432,8 @@ print("exact floor at t = 0, 0.5, 1:", [round(exact.loss_floor(t), 2) for t in (
 #
 # The rest of the notebook uses the **checkpoint**: the same network, trained for
 # 8000 steps with the recipe in
-# `gen_models_utilities/recipes.py` (its learning rate is lower than the live run's, as it has
-# more steps). `checkpoints.PretrainedModels("fm")` holds the checkpoints of every base and
+# `gen_models_utilities/pretrained/recipes.py` (its learning rate is lower than the live run's, as it has
+# more steps). `pretrained.PretrainedModels("fm")` holds the checkpoints of every base and
 # loads each one the first time a widget asks for it.
 #
 # Here is the field at the start, the middle and the end of the flow, exact (top) and learned
@@ -500,7 +500,7 @@ animate_velocity_field(flow_model, data=data[:300], n_frames=4, dpi=40)
 # look at how differently the arrows run from each base towards the same ring.
 
 # %%
-fm_models = checkpoints.PretrainedModels("fm")         # {base: checkpoint}, loaded on first use
+fm_models = pretrained.PretrainedModels("fm")         # {base: checkpoint}, loaded on first use
 fig, axes = plt.subplots(1, len(BASES), figsize=(3.6 * len(BASES), 3.6), dpi=60)
 for ax, base in zip(axes, BASES):
     plot_velocity_field(fm_models[base], 0.5, ax=ax, data=data[:300], base=sample_base(base, 300, seed=1),
@@ -542,7 +542,7 @@ def euler_sample(model, x0, n_steps):
         path.append(x)
     return torch.stack(path)
 
-flow_model, _ = checkpoints.load_pretrained("fm", "gaussian")
+flow_model, _ = pretrained.load_pretrained("fm", "gaussian")
 exact = RingMarginalField()
 x0 = sample_base("gaussian", 2000, seed=3)
 trajectory = euler_sample(flow_model, x0, n_steps=100)
@@ -676,7 +676,7 @@ plt.show()
 # %%
 fig, axes = plt.subplots(1, len(BASES), figsize=(4.4 * len(BASES), 4.4), dpi=50)
 for ax, base in zip(axes, BASES):
-    samples = generate(checkpoints.load_pretrained("fm", base)[0], 1000, base=base, seed=0).x
+    samples = generate(pretrained.load_pretrained("fm", base)[0], 1000, base=base, seed=0).x
     plot_samples(samples, data=reference[:1000], base=sample_base(base, 1000, seed=0), ax=ax, title=BASES[base].label)
     print(f"{base:10s} {100 * off_mode_fraction(samples):.1f}% of 1000 samples off every mode")
 fig.tight_layout()
@@ -691,7 +691,7 @@ plt.show()
 # base.
 
 # %% tags=["nbval-ignore-output"]
-widgets.sample_explorer(checkpoints.PretrainedModels("fm"), base="gaussian", n_steps=100, method="euler",
+widgets.sample_explorer(pretrained.PretrainedModels("fm"), base="gaussian", n_steps=100, method="euler",
                         n_samples=1000, data=reference_data(2000))
 
 # %% [markdown]
@@ -738,7 +738,7 @@ def conditional_training_step(model, optimizer, points, codes, batch_size=256, p
 # samples of every blob.
 
 # %%
-codes = one_hot(torch.as_tensor(labels), 8)                     # (4000, 8): the condition of every point
+codes = class_code(labels, 8)                     # (4000, 8): the condition of every point
 set_seed(0)
 live_onehot = ConditionalVelocityField(n_classes=8)
 optimizer = make_optimizer(live_onehot, lr=5e-3)
@@ -766,7 +766,7 @@ print("live model, 'no class' code, samples nearest each mode:", np.bincount(dis
 # dropout. Each mode's samples are drawn in that mode's colour, over the data in the same colours.
 
 # %%
-onehot_models = checkpoints.PretrainedModels("onehot")     # {base: checkpoint}, loaded on first use
+onehot_models = pretrained.PretrainedModels("onehot")     # {base: checkpoint}, loaded on first use
 onehot_model = onehot_models["gaussian"]
 print("checkpoint, share on the requested mode:", [round(h, 2) for h in on_requested_mode(onehot_model)])
 requested = torch.eye(8).repeat_interleave(150, dim=0)                 # (1200, 8): 150 rows per mode
@@ -813,9 +813,9 @@ print(inspect.getsource(ConditionalVelocityFieldRadius.__init__))
 # with the model (`trained_radius_range`), and requests outside it count as **extrapolation**.
 
 # %%
-radius_models = checkpoints.PretrainedModels("radius")     # {base: checkpoint}, loaded on first use
+radius_models = pretrained.PretrainedModels("radius")     # {base: checkpoint}, loaded on first use
 radius_model = radius_models["gaussian"]
-training_points, _ = create_ring_gaussians(recipes.DATA_SIZE, seed=recipes.DATA_SEED)   # its training data
+training_points, _ = create_ring_gaussians(pretrained.recipes.DATA_SIZE, seed=pretrained.recipes.DATA_SEED)   # its training data
 radii_seen = np.linalg.norm(training_points, axis=1)
 print(f"the ring: radius {data_module.RING_RADIUS}, blob standard deviation {data_module.RING_STD}")
 print(f"training radii: smallest {radii_seen.min():.2f}, 1st percentile {np.percentile(radii_seen, 1):.2f}, "

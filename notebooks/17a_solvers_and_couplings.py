@@ -43,7 +43,7 @@ import torch
 from gen_models_utilities import (ConditionalVelocityField, VelocityField, create_ring_gaussians, device,
                                   path_straightness, plot_pairs, plot_samples, plot_trajectories, sample_base,
                                   set_seed, train, use_book_style)
-from gen_models_utilities import checkpoints, couplings, reflow, solvers, widgets
+from gen_models_utilities import couplings, pretrained, reflow, solvers, widgets
 from gen_models_utilities.data import RING_RADIUS, RING_STD
 from gen_models_utilities.metrics import distance_to_nearest_mode, off_mode_limit, reference_data, ring_quality
 
@@ -59,7 +59,7 @@ X0_EVAL = sample_base("gaussian", N_EVAL, seed=1)    # every solve below starts 
 
 def shipped(name):
     """A shipped model trained from the Gaussian base: 'fm' (independent pairs), 'fm_ot_block128', 'fm_reflow', ..."""
-    return checkpoints.load_pretrained(name, "gaussian")[0]
+    return pretrained.load_pretrained(name, "gaussian")[0]
 
 
 def solve(model, method, nfe, x0=X0_EVAL, **options):
@@ -181,7 +181,7 @@ x1_batch = torch.from_numpy(create_ring_gaussians(256, seed=3)[0])
 x0_batch = sample_base("gaussian", 256, seed=2)
 fig, axes = plt.subplots(1, 2, figsize=(10, 5))
 for ax, name in zip(axes, ("independent", "ot")):
-    paired = couplings.COUPLINGS[name](x0_batch, x1_batch)
+    paired = couplings.COUPLINGS[name].pair(x0_batch, x1_batch)
     plot_pairs(paired, x1_batch, n_lines=40, ax=ax,
                title=f"{name} pairs: mean squared length {(paired - x1_batch).pow(2).sum(1).mean():.1f}")
 fig.tight_layout()
@@ -279,7 +279,7 @@ x1, classes = torch.from_numpy(points), torch.from_numpy(classes).long()
 x0 = sample_base("gaussian", 512, seed=5)
 print(f"chance 1/8 = {1 / 8:.3f}")
 for name in ("independent", "ot", "class_ot"):
-    paired = couplings.COUPLINGS[name](x0, x1, classes)
+    paired = couplings.COUPLINGS[name].pair(x0, x1, classes)
     print(f"{name:12s} class predictable from x0 for {class_from_start(paired, classes):.3f} of the pairs")
 
 # %% [markdown]
@@ -319,7 +319,7 @@ for name in ("ot", "class_ot"):
 
 # %%
 print(inspect.getsource(reflow.reflow_pairs).split('"""')[0] + "...")
-print(checkpoints.load_pretrained("fm_reflow", "gaussian")[1]["recipe"])
+print(pretrained.load_pretrained("fm_reflow", "gaussian")[1]["recipe"])
 
 # %% [markdown]
 # Why this straightens: two ODE trajectories never cross (the velocity at a point is one vector),

@@ -46,9 +46,10 @@ import torch
 from gen_models_utilities import (ConditionalVelocityField, VelocityField, create_ring_gaussians, load_pretrained,
                                   off_mode_fraction, path_straightness, plot_samples, plot_trajectories, reference_data,
                                   ring_quality, sample_base, set_seed, solve_ode, train, use_book_style)
-from gen_models_utilities import cnf, comparison, diffusion, guidance, likelihood, metrics, widgets
+from gen_models_utilities import guidance, metrics, widgets
+from gen_models_utilities.baselines import cnf, comparison, diffusion, likelihood
 from gen_models_utilities.marginal_field import RingMarginalField
-from gen_models_utilities.recipes import recipe
+from gen_models_utilities.pretrained.recipes import recipe
 
 torch.set_num_threads(1)   # these networks are tiny: one thread is fastest and gives the same numbers everywhere
 set_seed(0)

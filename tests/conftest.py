@@ -43,7 +43,7 @@ def ring_data():
 @pytest.fixture(scope="session")
 def trained_fm():
     """The shipped unconditional model on the Gaussian base (built by `make checkpoints`)."""
-    from gen_models_utilities.checkpoints import load_pretrained
+    from gen_models_utilities.pretrained import load_pretrained
 
     model, _ = load_pretrained("fm", "gaussian")
     return model

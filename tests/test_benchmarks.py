@@ -218,7 +218,7 @@ def test_notebook_time_ends_at_the_last_cell_reply():
 
 
 def test_a_solver_registered_at_run_time_is_swept_and_reported():
-    solvers.register_solver("euler_twice", lambda v, x, t, h: solvers.euler_step(v, x, t, h), 1)
+    solvers.register_solver(solvers.Solver("euler_twice", 1, 1, lambda v, x, t, h: solvers.euler_step(v, x, t, h)))
     try:
         class FakeJudge:
             def judge(self, model, check_modes=True, n_steps=1, method="euler", **options):

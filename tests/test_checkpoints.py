@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 import gen_models_utilities
 from gen_models_utilities import (ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField,
                                   w2_floor)
-from gen_models_utilities.checkpoints import (FORMAT_VERSION, PRETRAINED_DIR, CheckpointError, load_checkpoint,
-                                              load_pretrained, save_checkpoint)
-from gen_models_utilities.metrics import ring_quality
 from gen_models_utilities.base_distributions import BASES
 from gen_models_utilities.couplings import COUPLINGS
-from gen_models_utilities.recipes import COMPANIONS, MODEL_KINDS, measure_quality, recipe, train_recipe
+from gen_models_utilities.metrics import ring_quality
+from gen_models_utilities.pretrained import (MODEL_KINDS, CheckpointError, load_checkpoint, load_pretrained,
+                                             save_checkpoint, shipped)
+from gen_models_utilities.pretrained.catalogue import PRETRAINED_DIR
+from gen_models_utilities.pretrained.recipes import measure_quality, recipe, train_recipe
+from gen_models_utilities.pretrained.store import FORMAT_VERSION
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -226,40 +228,47 @@ def test_short_fm_gaussian_recipe_still_reaches_its_quality():
     assert quality["w2"] <= 1.5 * w2_floor(2000)[0], quality
 
 
-CHAPTER_KINDS_AND_BASES = [(kind, base) for kind in MODEL_KINDS for base in BASES]
-COMPANION_KINDS_AND_BASES = [(kind, base) for kind, (_, base, _) in COMPANIONS.items()]
-KINDS_AND_BASES = CHAPTER_KINDS_AND_BASES + COMPANION_KINDS_AND_BASES
+CHAPTER_KINDS = ("fm", "onehot", "radius")
+KINDS_AND_BASES = shipped()
 SHIPPED = [(kind, base) for kind, base in KINDS_AND_BASES if (PRETRAINED_DIR / f"{kind}_{base}.pt").is_file()]
 
 
-def test_every_kind_and_base_has_a_shipped_checkpoint():
-    assert [pair for pair in SHIPPED if pair in CHAPTER_KINDS_AND_BASES] == CHAPTER_KINDS_AND_BASES
+def test_the_catalogue_lists_every_chapter_kind_on_every_base_and_each_companion_once():
+    assert [pair for pair in KINDS_AND_BASES if pair[0] in CHAPTER_KINDS] == \
+        [(kind, base) for kind in CHAPTER_KINDS for base in BASES]
+    companions = [pair for pair in KINDS_AND_BASES if pair[0] not in CHAPTER_KINDS]
+    assert companions == [(kind, "gaussian") for kind in MODEL_KINDS if kind not in CHAPTER_KINDS]
+    assert KINDS_AND_BASES.index(("fm", "gaussian")) < KINDS_AND_BASES.index(("fm_reflow", "gaussian"))  # teacher first
 
 
-def test_every_companion_has_a_shipped_checkpoint():
-    assert [pair for pair in SHIPPED if pair in COMPANION_KINDS_AND_BASES] == COMPANION_KINDS_AND_BASES
+def test_every_catalogued_checkpoint_is_shipped_and_nothing_else_is():
+    assert SHIPPED == KINDS_AND_BASES
+    on_disk = sorted(path.stem for path in PRETRAINED_DIR.glob("*.pt"))
+    assert on_disk == sorted(f"{kind}_{base}" for kind, base in KINDS_AND_BASES)
 
 
 def test_companions_change_only_their_coupling_or_teacher():
     base_recipe = recipe("fm", "gaussian")
-    for kind, (chapter_kind, base, changes) in COMPANIONS.items():
-        spec = recipe(kind, base)
-        if chapter_kind is None:                  # 17b's diffusion model and CNF: their own trainer
-            assert spec == {"base": base, **changes} and changes["trainer"] == kind, kind
+    for kind, base in KINDS_AND_BASES:
+        if kind in CHAPTER_KINDS:
             continue
-        assert {key: spec[key] for key in base_recipe} == recipe(chapter_kind, base), kind   # the same budget
-        assert set(spec) - set(base_recipe) == set(changes), kind
+        spec = recipe(kind, base)
+        if "trainer" in spec:                     # 17b's diffusion model and CNF: their own trainer
+            assert spec["trainer"] == kind and spec["base"] == base, kind
+            continue
+        changes = {key: spec[key] for key in set(spec) - set(base_recipe)}
+        assert {key: spec[key] for key in base_recipe} == base_recipe, kind            # the same budget
         assert changes.get("coupling", "ot") in COUPLINGS and ("teacher" in changes) != ("coupling" in changes)
-    with pytest.raises(ValueError, match="base must be 'gaussian' for the companion model 'fm_ot_block128', got 'unif"):
+    with pytest.raises(ValueError, match="base must be 'gaussian' for the model kind 'fm_ot_block128', got 'unif"):
         recipe("fm_ot_block128", "uniform")
-    with pytest.raises(ValueError, match="base must be 'gaussian' for the companion model 'fm_reflow'"):
+    with pytest.raises(ValueError, match="base must be 'gaussian' for the model kind 'fm_reflow'"):
         load_pretrained("fm_reflow", "ethz_logo")
 
 
 def test_a_reflow_companion_starts_from_its_teacher(monkeypatch):
     import copy
 
-    from gen_models_utilities import recipes
+    from gen_models_utilities.pretrained import recipes
 
     teacher, _ = load_pretrained("fm", "gaussian")
     model, metadata = train_recipe("fm_reflow", "gaussian", n_steps=1)
@@ -269,7 +278,7 @@ def test_a_reflow_companion_starts_from_its_teacher(monkeypatch):
     fresh = copy.deepcopy(teacher)
     for p in fresh.parameters():
         torch.nn.init.zeros_(p)
-    monkeypatch.setattr("gen_models_utilities.checkpoints.load_pretrained", lambda kind, base: (fresh, {}))
+    monkeypatch.setattr(recipes, "load_pretrained", lambda kind, base: (fresh, {}))
     other, _ = recipes.train_recipe("fm_reflow", "gaussian", n_steps=1)
     assert max(float(p.detach().abs().max()) for p in other.parameters()) < 0.05   # the loaded teacher
 
@@ -317,8 +326,8 @@ def test_load_pretrained_names_the_bad_kind_or_base():
 
 
 def test_pretrained_models_offer_the_bases_with_a_checkpoint(monkeypatch, tmp_path):
-    from gen_models_utilities import checkpoints
     from gen_models_utilities.base_distributions import BaseDistribution, register_base
+    from gen_models_utilities.pretrained import catalogue as checkpoints
 
     monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)
     save_checkpoint(VelocityField(hidden_dim=8), tmp_path / "fm_uniform.pt", base="uniform")

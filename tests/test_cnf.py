@@ -1,12 +1,12 @@
-"""A CNF trained by maximum likelihood (gen_models_utilities.cnf)."""
+"""A CNF trained by maximum likelihood (gen_models_utilities.baselines.cnf)."""
 import math
 
 import pytest
 import torch
 
 from gen_models_utilities import VelocityField, create_ring_gaussians
-from gen_models_utilities.cnf import cnf_log_likelihood, train_cnf
-from gen_models_utilities.likelihood import log_likelihood
+from gen_models_utilities.baselines.cnf import cnf_log_likelihood, train_cnf
+from gen_models_utilities.baselines.likelihood import log_likelihood
 
 
 def test_training_likelihood_agrees_with_the_evaluation_one():
@@ -41,7 +41,7 @@ def test_bad_arguments_are_refused():
 
 def test_a_smooth_activation_gives_a_smooth_divergence():
     """With ReLU the divergence is piecewise constant in x; with SiLU it changes continuously."""
-    from gen_models_utilities.likelihood import velocity_and_divergence
+    from gen_models_utilities.baselines.likelihood import velocity_and_divergence
 
     line = torch.stack([torch.linspace(-1, 1, 2001), torch.zeros(2001)], dim=1).double()
     for activation, smooth in (("relu", False), ("silu", True)):

@@ -1,14 +1,15 @@
-"""Side-by-side measurements of notebook 17b (gen_models_utilities.comparison)."""
+"""Side-by-side measurements of notebook 17b (gen_models_utilities.baselines.comparison)."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from gen_models_utilities import comparison, create_ring_gaussians, ring_quality
-from gen_models_utilities.checkpoints import load_checkpoint, load_pretrained, save_checkpoint
-from gen_models_utilities.recipes import recipe
-from gen_models_utilities.diffusion import DiffusionModel
+from gen_models_utilities import create_ring_gaussians, ring_quality
+from gen_models_utilities.baselines import comparison
+from gen_models_utilities.pretrained import load_checkpoint, load_pretrained, save_checkpoint
+from gen_models_utilities.pretrained.recipes import recipe
+from gen_models_utilities.baselines.diffusion import DiffusionModel
 from gen_models_utilities.models import VelocityField
 
 

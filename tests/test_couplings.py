@@ -4,8 +4,8 @@ import itertools
 import pytest
 import torch
 
-from gen_models_utilities.couplings import (class_conditional_ot_coupling, get_coupling, independent_coupling,
-                                            minibatch_ot_coupling, ot_permutation)
+from gen_models_utilities.couplings import (COUPLINGS, class_conditional_ot_coupling, get_coupling,
+                                            independent_coupling, minibatch_ot_coupling, ot_permutation)
 
 
 def pairing_cost(x0_paired, x1):
@@ -86,8 +86,8 @@ def test_class_ot_without_labels_is_plain_ot():
 
 
 def test_get_coupling_by_name_and_refuses_unknown_names():
-    assert get_coupling("ot") is minibatch_ot_coupling
-    assert get_coupling("class_ot") is class_conditional_ot_coupling
+    assert get_coupling("ot") is COUPLINGS["ot"].pair
+    assert get_coupling("class_ot") is COUPLINGS["class_ot"].pair
     assert get_coupling(independent_coupling) is independent_coupling
     with pytest.raises(ValueError, match="coupling"):
         get_coupling("sinkhorn")
@@ -148,7 +148,7 @@ def test_blockwise_ot_with_one_block_is_plain_ot_and_smaller_blocks_cost_more():
     g = torch.Generator().manual_seed(4)
     x0, x1 = torch.randn(256, 2, generator=g), 3 * torch.randn(256, 2, generator=g)
     torch.testing.assert_close(blockwise_ot_coupling(256)(x0, x1), minibatch_ot_coupling(x0, x1))
-    costs = [pairing_cost(COUPLINGS[name](x0, x1), x1) for name in ("ot", "ot_block128", "ot_block64")]
+    costs = [pairing_cost(COUPLINGS[name].pair(x0, x1), x1) for name in ("ot", "ot_block128", "ot_block64")]
     assert costs[0] < costs[1] < costs[2] < pairing_cost(x0, x1)
     assert get_coupling("ot_block64").__name__ == "ot_block64"
 

@@ -1,13 +1,13 @@
-"""The DDPM-style comparison model (gen_models_utilities.diffusion)."""
+"""The DDPM-style comparison model (gen_models_utilities.baselines.diffusion)."""
 import math
 
 import pytest
 import torch
 
 from gen_models_utilities import VelocityField, create_ring_gaussians, sample_base, solve_ode, wasserstein2
-from gen_models_utilities.diffusion import (DiffusionModel, NoiseAsVelocity, NoiseSchedule, ProbabilityFlowField,
-                                            add_noise, noise_prediction_loss, sample_ancestral,
-                                            sample_probability_flow, train_diffusion)
+from gen_models_utilities.baselines.diffusion import (DiffusionModel, NoiseAsVelocity, NoiseSchedule,
+                                                     ProbabilityFlowField, add_noise, noise_prediction_loss,
+                                                     sample_ancestral, train_diffusion)
 from gen_models_utilities.marginal_field import RingMarginalField
 
 
@@ -57,10 +57,11 @@ def test_short_training_learns_and_both_samplers_improve():
     data, _ = create_ring_gaussians(2000, seed=0)
     torch.manual_seed(0)
     model = DiffusionModel()
-    untrained = wasserstein2(sample_probability_flow(model, 300, 10, "rk4", seed=1).x, data[:500])
+    start = sample_base("gaussian", 300, seed=1)
+    untrained = wasserstein2(solve_ode(ProbabilityFlowField(model), start, n_steps=10, method="rk4").x, data[:500])
     result = train_diffusion(model, data, n_steps=120, batch_size=128, lr=5e-3, seed=0, progress=False)
     assert sum(result.losses[-25:]) < sum(result.losses[:25])
-    ode = sample_probability_flow(model, 300, 10, "rk4", seed=1)
+    ode = solve_ode(ProbabilityFlowField(model), start, n_steps=10, method="rk4")
     sde = sample_ancestral(model, 300, 50, seed=1, return_trajectory=True)
     assert sde.trajectory.shape == (51, 300, 2) and sde.nfe == 50 and ode.nfe == 40
     assert wasserstein2(ode.x, data[:500]) < untrained

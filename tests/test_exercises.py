@@ -50,7 +50,7 @@ def notebooks():
 def onehot_model():
     """The shipped one-hot model, or a quickly trained one (the checks compare with a reference
     sampler run on the same model, so they do not need a good one)."""
-    from gen_models_utilities.checkpoints import load_pretrained
+    from gen_models_utilities.pretrained import load_pretrained
 
     try:
         return load_pretrained("onehot", "gaussian")[0]

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from gen_models_utilities import (ConditionalVelocityField, ConditionalVelocityFieldRadius, RandomBatches,
-                                  VelocityField, conditional_velocity, flow_matching_loss, interpolate,
-                                  make_conditional_loader_onehot, make_loader, one_hot, sample_path)
+                                  VelocityField, class_code, conditional_velocity, flow_matching_loss, interpolate,
+                                  make_conditional_loader_onehot, make_loader)
 
 
 def test_chapter_architecture():
@@ -37,17 +37,17 @@ def test_forward_is_teaching_code():
     assert len(body) <= 6 and "raise" not in source and "inplace" not in inspect.getsource(models)
 
 
-def test_one_hot_refuses_a_single_unwrapped_label():
+def test_class_code_refuses_a_single_unwrapped_label():
     # A 0-d array once became shape (1,) on its way to a tensor (np.ascontiguousarray does that).
     with pytest.raises(ValueError, match=r"labels must have shape \(N,\), got shape \(\)"):
-        one_hot(np.array(1), 3)
-    assert torch.equal(one_hot(np.array([2, 0])[::-1], 3), torch.tensor([[1.0, 0, 0], [0, 0, 1]]))
+        class_code(np.array(1), 3)
+    assert torch.equal(class_code(np.array([2, 0])[::-1], 3), torch.tensor([[1.0, 0, 0], [0, 0, 1]]))
 
 
 def test_one_condition_row_is_shared_by_every_point():
     model = ConditionalVelocityField(n_classes=8)
     x = torch.randn(4, 2)
-    code = one_hot([1], 8)
+    code = class_code([1], 8)
     assert torch.allclose(model(x, 0.5, code), model(x, 0.5, code.repeat(4, 1)))
 
 
@@ -65,8 +65,6 @@ def test_interpolation_and_target():
     assert torch.allclose(interpolate(x0, x1, torch.zeros(1, 1)), x0)
     assert torch.allclose(interpolate(x0, x1, torch.ones(1, 1)), x1)
     assert torch.allclose(conditional_velocity(x0, x1), torch.tensor([[2.0, -4.0]]))
-    sample = sample_path(x0.repeat(5, 1), x1.repeat(5, 1), generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(sample.x_t, interpolate(sample.x0, sample.x1, sample.t))
     assert torch.allclose(interpolate(x0, x1, 0.25), torch.tensor([[0.5, -1.0]]))
 
 

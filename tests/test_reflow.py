@@ -80,8 +80,8 @@ def test_reflow_training_draws_times_as_asked(small_model, monkeypatch):
     from gen_models_utilities import reflow
 
     drawn = []
-    real = reflow.sample_times
-    monkeypatch.setattr(reflow, "sample_times", lambda n, how, rng: drawn.append(how) or real(n, how, rng))
+    real = reflow._times                 # the trainers' per-step draw (sample_times is its checked door)
+    monkeypatch.setattr(reflow, "_times", lambda n, how, rng: drawn.append(how) or real(n, how, rng))
     pairs = ReflowPairs(torch.randn(40, 2), torch.randn(40, 2))
     result = train_on_pairs(small_model, pairs, n_steps=3, batch_size=8, time_sampling="logit_normal", seed=0)
     assert drawn == ["logit_normal"] * 3 and result.recipe["time_sampling"] == "logit_normal"

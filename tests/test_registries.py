@@ -6,8 +6,8 @@ import torch
 
 from gen_models_utilities import VelocityField, base_distributions, solvers, widgets
 from gen_models_utilities.base_distributions import BASES, BaseDistribution, get_base, register_base, sample_base
-from gen_models_utilities.likelihood import base_log_density, log_likelihood
-from gen_models_utilities.solvers import SOLVERS, register_solver, solve_ode, solver_names, solver_sweep
+from gen_models_utilities.baselines.likelihood import base_log_density, log_likelihood
+from gen_models_utilities.solvers import SOLVERS, Solver, register_solver, solve_ode, solver_names, solver_sweep
 
 
 def ring_sample(n, generator):
@@ -44,7 +44,7 @@ def wide_base():
 
 @pytest.fixture
 def ralston():
-    solver = register_solver("ralston", ralston_step, 2)
+    solver = register_solver(Solver("ralston", 2, 2, ralston_step))
     yield solver
     del SOLVERS["ralston"]
 
@@ -116,7 +116,7 @@ def test_a_registered_solver_is_accepted_by_solve_ode(ralston):
 
 def test_a_registered_solver_joins_the_sweep_and_the_widgets(ralston, small_model):
     sweep = solver_sweep(small_model, torch.zeros(4, 2), budgets=(1, 2, 4))
-    assert list(sweep) == list(SOLVERS) and "ralston" in sweep
+    assert list(sweep) == list(solver_names(adaptive=False)) and "ralston" in sweep
     assert [s.nfe for s in sweep["ralston"]] == [2, 4]            # budget 1 fits no step of 2 evaluations
     assert [s.nfe for s in sweep["euler"]] == [1, 2, 4]
     explorer = widgets.sample_explorer(small_model, n_samples=50)
@@ -128,10 +128,104 @@ def test_a_registered_solver_joins_the_sweep_and_the_widgets(ralston, small_mode
 def test_registering_bad_entries_is_refused():
     with pytest.raises(TypeError, match="BaseDistribution"):
         register_base("circle")
-    with pytest.raises(ValueError, match="dopri5"):
-        register_solver("dopri5", ralston_step, 2)
+    with pytest.raises(TypeError, match="solver must be a Solver"):
+        register_solver("ralston")
     with pytest.raises(TypeError, match="step"):
-        register_solver("ralston", 3, 2)
+        register_solver(Solver("ralston", 2, 2, 3))
     with pytest.raises(ValueError, match="evaluations"):
-        register_solver("ralston", ralston_step, 0)
+        register_solver(Solver("ralston", 2, 0, ralston_step))
+    with pytest.raises(ValueError, match="order"):
+        register_solver(Solver("ralston", 0, 2, ralston_step))
     assert "ralston" not in SOLVERS and base_distributions.BASES.keys() >= {"gaussian", "uniform", "ethz_logo"}
+
+
+# ---------------------------------------------------------------- one registry shape for every table
+
+def _tables():
+    from gen_models_utilities import couplings, models, pretrained
+
+    return {"bases": (BASES, base_distributions.register_base), "solvers": (SOLVERS, register_solver),
+            "couplings": (couplings.COUPLINGS, couplings.register_coupling),
+            "model classes": (models.MODEL_CLASSES, models.register_model_class),
+            "model kinds": (pretrained.MODEL_KINDS, pretrained.register_model_kind)}
+
+
+@pytest.mark.parametrize("table", ["bases", "solvers", "couplings", "model classes", "model kinds"])
+def test_every_table_holds_frozen_entries_under_their_names(table):
+    import dataclasses
+
+    entries, _ = _tables()[table]
+    assert entries, table
+    for name, entry in entries.items():
+        assert dataclasses.is_dataclass(entry) and entry.name == name, (table, name)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            entry.name = "changed"
+
+
+def test_every_table_is_filled_by_its_register_function_and_refuses_other_entries():
+    from gen_models_utilities.couplings import Coupling
+    from gen_models_utilities.pretrained import ModelKind
+
+    new = {"bases": BaseDistribution("spot", "a point", lambda n, g: torch.zeros(n, 2)),
+           "solvers": Solver("ralston", 2, 2, ralston_step),
+           "couplings": Coupling("reversed", "reversed rows", lambda x0, x1, labels=None: x0.flip(0)),
+           "model kinds": ModelKind("fm_small", {"model": "VelocityField", "n_steps": 10}, "gaussian")}
+    for table, entry in new.items():
+        entries, register = _tables()[table]
+        try:
+            assert register(entry) is entry and entries[entry.name] is entry
+        finally:
+            del entries[entry.name]
+        with pytest.raises(TypeError):
+            register(entry.name)                   # a bare name is not an entry
+    classes, register = _tables()["model classes"]
+
+    class Tiny(torch.nn.Module):
+        pass
+
+    try:
+        assert register(Tiny) is Tiny and classes["Tiny"].cls is Tiny
+    finally:
+        del classes["Tiny"]
+    with pytest.raises(TypeError, match="nn.Module class"):
+        register(len)
+
+
+def test_a_registered_coupling_is_used_by_train_and_labelled():
+    from gen_models_utilities import couplings, train
+
+    calls = []
+
+    def reversed_pairs(x0, x1, labels=None):
+        calls.append(len(x0))
+        return x0.flip(0)
+
+    couplings.register_coupling(couplings.Coupling("reversed", "reversed rows", reversed_pairs))
+    try:
+        train(VelocityField(hidden_dim=8), torch.randn(64, 2), n_steps=3, batch_size=16, coupling="reversed",
+              seed=0, progress=False)
+        assert calls == [16, 16, 16] and couplings.COUPLINGS["reversed"].label == "reversed rows"
+    finally:
+        del couplings.COUPLINGS["reversed"]
+
+
+def test_solvers_record_order_and_evaluations_adaptive_ones_included():
+    assert {name: (s.order, s.evaluations, s.adaptive) for name, s in SOLVERS.items()} == {
+        "euler": (1, 1, False), "midpoint": (2, 2, False), "heun": (2, 2, False), "rk4": (4, 4, False),
+        "dopri5": (5, 6, True)}
+    assert solver_names(adaptive=True) == ("dopri5",) and SOLVERS["rk4"].steps_for_budget(10) == 2
+
+
+def test_every_shipped_checkpoint_loads_in_a_fresh_interpreter():
+    """Model classes register where they are defined: no import before load_pretrained is needed."""
+    import json
+    import subprocess
+    import sys
+
+    from gen_models_utilities.pretrained import shipped
+
+    script = ("import json\nfrom gen_models_utilities.pretrained import load_pretrained, shipped\n"
+              "print(json.dumps([type(load_pretrained(k, b)[0]).__name__ for k, b in shipped()]))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300)
+    names = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(names) == len(shipped()) and "DiffusionModel" in names

@@ -11,9 +11,10 @@ import torch
 
 from gen_models_utilities import (RandomBatches, VelocityField, create_ring_gaussians, generate,
                                   load_eth_z_logo_data, make_conditional_loader_onehot,
-                                  make_conditional_loader_radius, make_loader, sample_base, sample_path,
+                                  make_conditional_loader_radius, make_loader, sample_base,
                                   set_seed, train)
-from gen_models_utilities.recipes import train_recipe
+from gen_models_utilities.pretrained.recipes import train_recipe
+from gen_models_utilities.training import sample_times
 
 
 def global_states():
@@ -95,11 +96,10 @@ def test_generator_argument_matches_seed_and_is_advanced():
                        first_batches(make_loader(POINTS, 64, seed=2)))
 
 
-def test_sample_path_with_generator_leaves_global_state():
-    x0, x1 = torch.zeros(30, 2), torch.ones(30, 2)
+def test_sample_times_with_generator_leaves_global_state():
     before = global_states()
-    t1 = sample_path(x0, x1, generator=torch.Generator().manual_seed(0)).t
-    t2 = sample_path(x0, x1, generator=torch.Generator().manual_seed(0)).t
+    t1 = sample_times(30, "logit_normal", generator=torch.Generator().manual_seed(0))
+    t2 = sample_times(30, "logit_normal", generator=torch.Generator().manual_seed(0))
     assert_same_states(before, global_states())
     assert torch.equal(t1, t2)
 
@@ -114,7 +114,7 @@ def test_unseeded_calls_follow_set_seed():
 
 
 def test_train_recipe_leaves_global_state_and_repeats(monkeypatch):
-    from gen_models_utilities import recipes
+    from gen_models_utilities.pretrained import recipes
 
     monkeypatch.setattr(recipes, "measure_quality", lambda model, base: {})   # quality is tested elsewhere
     before = global_states()

@@ -2,14 +2,17 @@
 import pytest
 import torch
 
-from gen_models_utilities import VelocityField, checkpoints, recipes
+from gen_models_utilities import VelocityField
+from gen_models_utilities import pretrained as checkpoints
 from gen_models_utilities.base_distributions import BASES
+from gen_models_utilities.pretrained import catalogue, recipes
 from tools import retrain_checkpoints as retrain
 
 
 def test_names_cover_every_kind_and_base():
-    expected = {f"{kind}_{base}": (kind, base) for kind in recipes.MODEL_KINDS for base in BASES}
-    expected.update({f"{kind}_{base}": (kind, base) for kind, (_, base, _) in recipes.COMPANIONS.items()})
+    expected = {f"{kind}_{base}": (kind, base) for kind in ("fm", "onehot", "radius") for base in BASES}
+    expected.update({f"{kind}_gaussian": (kind, "gaussian") for kind in catalogue.MODEL_KINDS
+                     if kind not in ("fm", "onehot", "radius")})
     assert retrain.checkpoint_names() == expected
     names = list(expected)
     assert names.index("fm_gaussian") < names.index("fm_reflow_gaussian")     # the teacher is trained first
@@ -35,7 +38,7 @@ def test_unknown_checkpoint_is_refused():
 def test_retrain_only_writes_the_named_checkpoint(tmp_path, monkeypatch, capsys):
     real_train_recipe = recipes.train_recipe
     monkeypatch.setattr(recipes, "train_recipe", lambda kind, base: real_train_recipe(kind, base, n_steps=5))
-    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)
+    monkeypatch.setattr(catalogue, "PRETRAINED_DIR", tmp_path)
     assert retrain.main(["--retrain", "--only", "fm_uniform"]) == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == ["fm_uniform.pt"]
     model, metadata = checkpoints.load_pretrained("fm", "uniform")
@@ -58,7 +61,7 @@ def test_radius_range_is_what_train_stores_and_is_written_with_metadata(tmp_path
 
     stale = ConditionalVelocityFieldRadius()
     stale.trained_radius_range.copy_(torch.tensor([radii.min(), radii.max()]))
-    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)
+    monkeypatch.setattr(catalogue, "PRETRAINED_DIR", tmp_path)
     checkpoints.save_checkpoint(stale, checkpoints.pretrained_path("radius", "uniform"), steps=7, base="uniform")
     checkpoints.save_checkpoint(VelocityField(), checkpoints.pretrained_path("fm", "uniform"), steps=3)
     fm_before = checkpoints.pretrained_path("fm", "uniform").read_bytes()

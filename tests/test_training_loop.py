@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from gen_models_utilities import VelocityField, create_ring_gaussians, diffusion, reflow, sample_base, train, training
+from gen_models_utilities import VelocityField, create_ring_gaussians, reflow, sample_base, train, training
+from gen_models_utilities.baselines import diffusion
 from gen_models_utilities.training import TrainingResult, run_steps
 
 DATA = create_ring_gaussians(200, seed=0)[0]

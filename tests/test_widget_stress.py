@@ -80,7 +80,7 @@ def chapter_models(kind: str) -> dict:
     models = {}
     for base in BASES:
         try:
-            from gen_models_utilities.checkpoints import load_pretrained
+            from gen_models_utilities.pretrained import load_pretrained
 
             models[base] = load_pretrained(kind, base)[0]
         except (FileNotFoundError, ValueError, ImportError):

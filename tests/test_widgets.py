@@ -244,13 +244,13 @@ def test_choices_come_from_the_registries_at_call_time(fm_models, monkeypatch):
 
     explorer = widgets.sample_explorer(fm_models["gaussian"], n_steps=2, n_samples=50)
     assert list(explorer.controls["base"].options) == list(base_distributions.BASES)
-    assert list(explorer.controls["solver"].options) == list(solvers.SOLVERS)
+    assert list(explorer.controls["solver"].options) == list(solvers.solver_names(adaptive=False))
     def three_thirds(velocity, x, t, h):      # three Euler steps of h / 3: 3 evaluations a step
         for i in range(3):
             x = solvers.euler_step(velocity, x, t + i * h / 3, h / 3)
         return x
 
-    monkeypatch.setitem(solvers.SOLVERS, "euler2", solvers.FixedStepSolver("euler2", three_thirds, 3))
+    monkeypatch.setitem(solvers.SOLVERS, "euler2", solvers.Solver("euler2", 1, 3, three_thirds))
     assert "euler2" in widgets.sample_explorer(fm_models, n_steps=2, n_samples=50).controls["solver"].options
     few = widgets.few_step_explorer({"independent": fm_models["gaussian"]}, nfe=7, n_samples=50)
     assert list(few.controls["solver"].options) == list(solvers.solver_names())
@@ -306,10 +306,11 @@ def test_explorer_displays_as_its_widget(fm_models):
 # ---------------------------------------------------------------- shipped checkpoints, lazily
 
 def test_pretrained_models_offer_the_bases_with_a_checkpoint(monkeypatch, tmp_path, fm_models):
-    from gen_models_utilities import checkpoints
+    from gen_models_utilities.pretrained import catalogue as checkpoints
+    from gen_models_utilities.pretrained import save_checkpoint
 
-    checkpoints.save_checkpoint(fm_models["gaussian"], tmp_path / "fm_gaussian.pt")
-    checkpoints.save_checkpoint(fm_models["uniform"], tmp_path / "fm_uniform.pt")
+    save_checkpoint(fm_models["gaussian"], tmp_path / "fm_gaussian.pt")
+    save_checkpoint(fm_models["uniform"], tmp_path / "fm_uniform.pt")
     monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)      # no logo checkpoint here
     models = checkpoints.PretrainedModels("fm")
     explorer = widgets.field_explorer(models, t=0.5)

@@ -47,7 +47,7 @@ def test_two_missing_modes_are_caught_by_w2_and_the_mode_counts():
 def test_a_verdict_needs_every_figure():
     good = Quality(w2=0.36, floor=0.36, floor_spread=0.05, off_mode_fraction=0.011,
                    samples_per_mode=(124,) * 8, n_samples=1000)
-    assert good.as_good_as_data and good.w2_ratio == pytest.approx(1.0)
+    assert good.as_good_as_data and good.w2 / good.floor == pytest.approx(1.0)
     assert not Quality(**{**good.__dict__, "w2": 0.6}).as_good_as_data
     assert not Quality(**{**good.__dict__, "off_mode_fraction": 0.05}).as_good_as_data
     assert not Quality(**{**good.__dict__, "samples_per_mode": (248, 0) + (124,) * 6}).as_good_as_data

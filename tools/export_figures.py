@@ -5,7 +5,7 @@
 
 Each figure is drawn from fixed seeds at a low resolution with no timestamp in the file, so
 running the command twice writes identical bytes. The models are the shipped checkpoints
-(``checkpoints.load_pretrained``); tests pass their own small models instead.
+(``pretrained.load_pretrained``); tests pass their own small models instead.
 """
 from __future__ import annotations
 
@@ -16,24 +16,24 @@ import numpy as np
 import torch
 
 from gen_models_utilities.base_distributions import BASES, canonical_base_name, sample_base
-from gen_models_utilities.checkpoints import load_pretrained
+from gen_models_utilities.pretrained import load_pretrained
 from gen_models_utilities.data import create_ring_gaussians
-from gen_models_utilities.guidance import class_code
 from gen_models_utilities.metrics import ring_quality
+from gen_models_utilities.models import class_code
 from gen_models_utilities.plotting import (plot_conditional_samples_continuous, plot_conditional_samples_discrete,
                                            plot_pairs, plot_samples, plot_velocity_field)
-from gen_models_utilities.recipes import MODEL_KINDS
 from gen_models_utilities.solvers import generate
 from gen_models_utilities.style import use_book_style
 from gen_models_utilities.widgets import figure_png
 
 FIGURE_NAMES = ("pairs", "velocity_field", "samples", "conditional_modes", "radius")
+CHAPTER_KINDS = ("fm", "onehot", "radius")     # the chapter's models, shipped for every base
 RADII = (1.5, 2.5, 3.0, 3.5, 4.5)        # 1.5 and 4.5 lie outside the trained radii (extrapolation)
 
 
 def load_models(base: str = "gaussian") -> dict:
     """The shipped models for ``base``: {'fm': ..., 'onehot': ..., 'radius': ...}."""
-    return {kind: load_pretrained(kind, base)[0] for kind in MODEL_KINDS}
+    return {kind: load_pretrained(kind, base)[0] for kind in CHAPTER_KINDS}
 
 
 def pairs_figure(n_points: int = 800, seed: int = 0):
@@ -104,9 +104,9 @@ def make_figures(folder, models: dict | None = None, base: str = "gaussian", dpi
 
     base = canonical_base_name(base)
     models = load_models(base) if models is None else models
-    missing = [kind for kind in MODEL_KINDS if kind not in models]
+    missing = [kind for kind in CHAPTER_KINDS if kind not in models]
     if missing:
-        raise ValueError(f"models must hold {list(MODEL_KINDS)}, missing {missing}")
+        raise ValueError(f"models must hold {list(CHAPTER_KINDS)}, missing {missing}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     drawers = {

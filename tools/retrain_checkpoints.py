@@ -1,5 +1,5 @@
 """Retrain the checkpoints the package ships: one per model kind and base distribution, and the
-companion notebooks' models (``recipes.COMPANIONS``, e.g. fm_ot_gaussian, fm_reflow_gaussian).
+companion notebooks' models (``pretrained.MODEL_KINDS``, e.g. fm_ot_block64, fm_reflow).
 
     python -m tools.retrain_checkpoints                         # list them, present or missing
     python -m tools.retrain_checkpoints --retrain               # retrain and overwrite every one
@@ -8,28 +8,29 @@ companion notebooks' models (``recipes.COMPANIONS``, e.g. fm_ot_gaussian, fm_ref
     python -m tools.retrain_checkpoints --radius-range          # keep the weights, recompute the radius range
     python -m tools.retrain_checkpoints --floors                # re-measure the shipped W2 floors
 
-Each is trained by ``recipes.train_recipe(kind, base)`` and written atomically by
-``checkpoints.save_checkpoint`` to ``gen_models_utilities/pretrained/<kind>_<base>.pt``.
+Each is trained by ``pretrained.recipes.train_recipe(kind, base)`` and written atomically by
+``pretrained.save_checkpoint`` to ``gen_models_utilities/pretrained/<kind>_<base>.pt``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
 
-from gen_models_utilities import checkpoints, metrics, recipes
-from gen_models_utilities.base_distributions import BASES
+from gen_models_utilities import metrics
+from gen_models_utilities import pretrained as checkpoints
 from gen_models_utilities.data import create_ring_gaussians
+from gen_models_utilities.files import atomic_write
 from gen_models_utilities.loaders import radius_of
+from gen_models_utilities.pretrained import recipes
 
 
 def checkpoint_names() -> dict[str, tuple[str, str]]:
-    """{'<kind>_<base>': (kind, base)} for every kind of ``recipes.MODEL_KINDS`` and base of ``BASES``,
-    then every companion of ``recipes.COMPANIONS`` on its base (after its teacher, if it has one)."""
-    names = {f"{kind}_{base}": (kind, base) for kind in recipes.MODEL_KINDS for base in BASES}
-    names.update({f"{kind}_{base}": (kind, base) for kind, (_, base, _) in recipes.COMPANIONS.items()})
-    return names
+    """{'<kind>_<base>': (kind, base)} for every shipped checkpoint (``pretrained.shipped()``), a
+    reflow's teacher before it."""
+    return {f"{kind}_{base}": (kind, base) for kind, base in checkpoints.shipped()}
 
 
 def training_radius_range() -> torch.Tensor:
@@ -58,17 +59,9 @@ FLOOR_SIZES = ((500, 2000), (1000, 2000), (2000, 2000), (4000, 4000))
 
 def store_w2_floors(sizes=FLOOR_SIZES) -> dict:
     """Measure ``metrics.w2_floor`` afresh at ``sizes`` and write ``metrics.FLOORS_FILE`` atomically."""
-    import json
-    import os
-    import tempfile
-
     floors = {f"{n}x{m}": list(metrics.measure_w2_floor(n, m)) for n, m in sizes}
     payload = {"reference_seed": metrics.REFERENCE_SEED, "floor_seeds": list(metrics.FLOOR_SEEDS), "floors": floors}
-    handle, temporary = tempfile.mkstemp(dir=metrics.FLOORS_FILE.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        json.dump(payload, file, indent=1)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, metrics.FLOORS_FILE)
+    atomic_write(metrics.FLOORS_FILE, lambda file: file.write(json.dumps(payload, indent=1).encode()))
     return floors
 
 

@@ -28,10 +28,11 @@ import hashlib
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
+
+from gen_models_utilities.files import atomic_write
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -128,24 +129,14 @@ def was_edited(student_text: str) -> bool:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``text`` to ``path`` atomically (``files.atomic_write``), keeping its permissions."""
     if path.exists():
         mode = path.stat().st_mode & 0o777
     else:                                   # what a plain open() would give: 0o666 minus the umask
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, mode)           # mkstemp creates 0o600; keep the copy readable
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda file: file.write(text.encode("utf-8")), mode=mode)
 
 
 def default_solutions(root: Path | None = None) -> list[Path]:

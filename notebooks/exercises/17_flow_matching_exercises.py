@@ -48,7 +48,7 @@ from gen_models_utilities import (ConditionalVelocityField, VelocityField, creat
                                   ring_mode_centers, ring_quality, sample_base, set_seed, solve_ode, train,
                                   use_book_style)
 from gen_models_utilities import exercise_checks as checks
-from gen_models_utilities.checkpoints import load_pretrained
+from gen_models_utilities.pretrained import load_pretrained
 from gen_models_utilities.data import RING_STD
 from gen_models_utilities.marginal_field import RingMarginalField
 from gen_models_utilities.metrics import distance_to_nearest_mode

@@ -13,12 +13,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import as_points, check_positive_int, make_generator
-from .base_distributions import canonical_base_name
+from .._checks import as_points, check_positive_int, make_generator
+from ..base_distributions import canonical_base_name
+from ..loaders import RandomBatches
+from ..solvers import rk4_step
+from ..training import TrainingResult, check_trainable, check_training_budget, run_steps
 from .likelihood import AugmentedField, base_log_density
-from .loaders import RandomBatches
-from .solvers import rk4_step
-from .training import TrainingResult, check_training_budget, run_steps
 
 
 def cnf_log_likelihood(model: nn.Module, x1: torch.Tensor, base: str = "gaussian", ode_steps: int = 6) -> torch.Tensor:
@@ -39,8 +39,7 @@ def train_cnf(model: nn.Module, data, base: str = "gaussian", n_steps: int = 200
     Same optimiser and learning-rate ``schedule`` as ``training.train``. ``losses`` in the
     result are the mean negative log-likelihoods (nats per point) of the batches.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_trainable(model)
     base = canonical_base_name(base)
     base_log_density(base, torch.zeros(1, 2))                 # the base needs a density
     n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)

@@ -13,8 +13,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ._checks import check_positive_int
-from .metrics import ring_quality
+from .._checks import check_positive_int
+from ..metrics import ring_quality
+
 
 def quality_by_steps(sample: Callable[[int], torch.Tensor], step_grid) -> dict:
     """``metrics.ring_quality`` of ``sample(n_steps) -> (N, 2)`` for each n in ``step_grid``.
@@ -44,10 +45,10 @@ def fewest_steps_like_data(by_steps: dict) -> int | None:
 
 def short_verdict(quality) -> str:
     """A table cell for a ``Quality``: 'like data', or what gives it away ('W2', 'off-mode', 'modes')."""
-    problems = quality.problems()
-    if not problems:
+    if quality.as_good_as_data:
         return "like data"
-    tags = ["W2" if p.startswith("W2") else "modes" if p.startswith("modes") else "off-mode" for p in problems]
+    tags = [tag for tag, like_data in (("W2", quality.w2_like_data), ("off-mode", quality.off_mode_like_data),
+                                       ("modes", not quality.odd_modes)) if not like_data]
     return "unlike: " + ", ".join(tags)
 
 
@@ -82,11 +83,3 @@ def format_table(rows: dict, columns: list[str]) -> str:
         lines.append(n.ljust(first) + " | " + " | ".join(str(rows[n].get(c, "")).rjust(w)
                                                           for c, w in zip(columns, widths)))
     return "\n".join(lines)
-
-
-def spread(values) -> str:
-    """'mean ± std' of a few numbers, rounded to two decimals."""
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        raise ValueError("values must hold at least one number")
-    return f"{values.mean():.2f} ± {values.std():.2f}"

@@ -1,42 +1,49 @@
-"""Saving and loading models safely, and the one place that loads the shipped checkpoints.
+"""Saving and loading models safely. Knows only the model classes (``models.MODEL_CLASSES``).
 
 A checkpoint is a plain dictionary of tensors, numbers and strings:
     {"format_version", "model_class", "model_config", "state_dict", "metadata"}
-It is written atomically (a temporary file in the same folder, then a rename), so an
-interrupted save never leaves a broken file where a good one was, and read with
-``torch.load(weights_only=True)``, which refuses to unpickle code.
-
-The shipped models live in ``pretrained/{kind}_{base}.pt``, one per model kind of
-``recipes.MODEL_KINDS`` and base of ``BASES``, and one per companion of ``recipes.COMPANIONS``
-on its base: ``load_pretrained("fm", "uniform")``, ``load_pretrained("fm_reflow", "gaussian")`` or,
-for widgets, ``PretrainedModels("fm")``. ``python -m tools.retrain_checkpoints`` rebuilds them.
+It is written atomically (``files.atomic_write``), so an interrupted save never leaves a broken
+file where a good one was, and read with ``torch.load(weights_only=True)``, which refuses to
+unpickle code. The shipped checkpoints are listed in ``pretrained.catalogue``.
 """
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .models import ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField
+from .._checks import _short
+from .._version import __version__
+from ..files import atomic_write
+from ..models import MODEL_CLASSES
 
 FORMAT_VERSION = 1
-MODEL_CLASSES = {cls.__name__: cls for cls in (VelocityField, ConditionalVelocityField, ConditionalVelocityFieldRadius)}
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+PLAIN = (str, int, float, bool, type(None))
+
+
+def _check_plain(name: str, value) -> None:
+    """Refuse metadata that ``torch.load(weights_only=True)`` would not read back (numpy numbers,
+    tensors, objects): plain values, and lists, tuples and str-keyed dicts of them."""
+    if type(value) in PLAIN:
+        return
+    if type(value) in (list, tuple):
+        for i, item in enumerate(value):
+            _check_plain(f"{name}[{i}]", item)
+        return
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise TypeError(f"metadata {name} must have str keys, got the key {_short(key)}")
+            _check_plain(f"{name}[{key!r}]", item)
+        return
+    raise TypeError(f"metadata {name} must be a plain value (str, int, float, bool, None, or a list or dict "
+                    f"of them), got {type(value).__name__} {_short(value)}")
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be loaded: unsafe, corrupt, or not what was expected."""
-
-
-def register_model_class(cls: type) -> type:
-    """Allow checkpoints of another nn.Module class (constructed from its ``config`` dict)."""
-    MODEL_CLASSES[cls.__name__] = cls
-    return cls
 
 
 def save_checkpoint(model: nn.Module, path, **metadata) -> Path:
@@ -45,14 +52,16 @@ def save_checkpoint(model: nn.Module, path, **metadata) -> Path:
     ``metadata`` holds plain values only (str, int, float, bool, lists and dicts of them):
     for example base, recipe, steps and quality figures. The package version is added.
     """
-    from . import __version__
-
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {_short(model)}")
     name = type(model).__name__
     if name not in MODEL_CLASSES:
         raise TypeError(f"model must be one of {sorted(MODEL_CLASSES)}, got {name}")
     path = Path(path)
     if path.suffix != ".pt":
         raise ValueError(f"path must end in .pt, got {str(path)!r}")
+    for key, value in metadata.items():      # what load_checkpoint can read back: plain data only
+        _check_plain(key, value)
     payload = {
         "format_version": FORMAT_VERSION,
         "model_class": name,
@@ -60,18 +69,7 @@ def save_checkpoint(model: nn.Module, path, **metadata) -> Path:
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "metadata": {**metadata, "package_version": __version__},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, 0o644)              # mkstemp makes it private; a checkpoint is shareable
-        with os.fdopen(handle, "wb") as file:
-            torch.save(payload, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda file: torch.save(payload, file))
     return path
 
 
@@ -111,71 +109,12 @@ def load_checkpoint(path, expected_class: str | type | None = None, map_location
         expected = expected_class if isinstance(expected_class, str) else expected_class.__name__
         if name != expected:
             raise CheckpointError(f"{path.name} holds a {name}, expected a {expected}")
-    from . import diffusion  # noqa: F401  (registers DiffusionModel, which lives beside its trainer)
-
     if name not in MODEL_CLASSES:
         raise CheckpointError(f"{path.name} holds a {name!r}; known model classes: {sorted(MODEL_CLASSES)}")
     try:
-        model = MODEL_CLASSES[name](**payload["model_config"])
+        model = MODEL_CLASSES[name].cls(**payload["model_config"])
         model.load_state_dict(payload["state_dict"])
     except (TypeError, ValueError, RuntimeError, AttributeError) as error:
         raise CheckpointError(f"{path.name}: weights do not fit {name}({payload['model_config']}): "
                               f"{str(error).splitlines()[0]}") from None
     return model.eval(), payload["metadata"]
-
-
-def pretrained_path(kind: str, base: str = "gaussian") -> Path:
-    """Where the shipped checkpoint of ``kind`` ('fm', 'onehot', 'radius', or a companion of
-    ``recipes.COMPANIONS`` such as 'fm_reflow') trained from ``base`` lives."""
-    from .recipes import check_kind_and_base
-
-    kind, base = check_kind_and_base(kind, base)
-    return PRETRAINED_DIR / f"{kind}_{base}.pt"
-
-
-def load_pretrained(kind: str, base: str = "gaussian", map_location="cpu"):
-    """The shipped, well-trained model of ``kind`` trained from ``base``: (model, metadata)."""
-    path = pretrained_path(kind, base)
-    if not path.is_file():
-        raise FileNotFoundError(f"no shipped checkpoint {path.name}; run `make checkpoints` to train it")
-    return load_checkpoint(path, map_location=map_location)
-
-
-class PretrainedModels(Mapping):
-    """The shipped models of one kind as a read-only dict {base name: model}, for the widgets.
-
-    Holds the bases of ``BASES`` that have a checkpoint (read when iterated, so a base
-    registered later appears once its checkpoint exists); each model loads on first use.
-    """
-
-    def __init__(self, kind: str):
-        from .recipes import MODEL_KINDS
-        from ._checks import check_choice
-
-        self.kind = check_choice("kind", kind, tuple(MODEL_KINDS))
-        self._loaded: dict = {}
-
-    def __getitem__(self, base: str) -> nn.Module:
-        if base not in self:
-            raise KeyError(base)
-        if base not in self._loaded:
-            self._loaded[base] = load_pretrained(self.kind, base)[0]
-        return self._loaded[base]
-
-    def bases(self) -> list[str]:
-        """The bases of ``BASES``, in registry order, that have a checkpoint of this kind."""
-        from .base_distributions import BASES
-
-        return [base for base in BASES if pretrained_path(self.kind, base).is_file()]
-
-    def __contains__(self, base) -> bool:
-        return base in self.bases()
-
-    def __iter__(self):
-        return iter(self.bases())
-
-    def __len__(self) -> int:
-        return len(self.bases())
-
-    def __repr__(self) -> str:
-        return f"PretrainedModels({self.kind!r}): {self.bases()}"

@@ -16,10 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import as_points, check_choice, check_positive_int, check_real
-from .base_distributions import BASES, canonical_base_name, get_base
-from .data import RING_MODES, RING_RADIUS, RING_STD, ring_mode_centers
-from .solvers import broadcast_condition, generate, solve_ode, solver_names
+from .._checks import as_points, check_choice, check_positive_int, check_real
+from ..base_distributions import BASES, get_base
+from ..data import RING_MODES, RING_RADIUS, RING_STD, ring_mode_centers
+from ..plotting import square_axes
+from ..solvers import broadcast_condition, solve_ode, solver_names
 
 
 def velocity_and_divergence(velocity, x: torch.Tensor, t: torch.Tensor,
@@ -144,68 +145,6 @@ def log_likelihood(model, x1, base: str = "gaussian", n_steps: int = 32, method:
     return (log_p, x0) if return_base_points else log_p
 
 
-class FlowSolver:
-    """A learned flow with two uses: ``sample`` (base -> data) and ``compute_likelihood``.
-
-    model: a velocity model ``model(x, t[, condition])``; base: 'gaussian' or 'uniform' for
-    likelihoods (any base for sampling); condition: fixed condition for conditional models.
-    """
-
-    def __init__(self, model, base: str = "gaussian", condition=None):
-        if not callable(model):
-            raise TypeError(f"model must be callable as model(x, t[, condition]), got {type(model).__name__}")
-        self.model = model
-        self.base = canonical_base_name(base)
-        self.condition = condition
-
-    def sample(self, n_samples: int = 1000, n_steps: int = 100, method: str = "euler", seed=None,
-               return_trajectory: bool = False):
-        """Carry ``n_samples`` base points to t = 1; returns ``solvers.ODESolution``."""
-        return generate(self.model, n_samples, base=self.base, n_steps=n_steps, method=method,
-                        condition=self.condition, seed=seed, return_trajectory=return_trajectory)
-
-    def compute_likelihood(self, x1, n_steps: int = 32, method: str = "rk4") -> torch.Tensor:
-        """Exact log p_1(x1): (B, 2) -> (B,), see ``log_likelihood``."""
-        return log_likelihood(self.model, x1, self.base, n_steps=n_steps, method=method, condition=self.condition)
-
-
-def log_density_grid(model, base: str = "gaussian", limit: float = 5.0, n_grid: int = 60,
-                     n_steps: int = 16, method: str = "rk4"):
-    """log p_1 on an n_grid x n_grid grid over [-limit, limit]^2: xx, yy, log_p (numpy (n, n))."""
-    limit = check_real("limit", limit, low=0.0, low_open=True)
-    n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=400)
-    axis = np.linspace(-limit, limit, n_grid)
-    xx, yy = np.meshgrid(axis, axis)
-    grid = torch.tensor(np.stack([xx.ravel(), yy.ravel()], axis=1), dtype=torch.float32)
-    log_p = log_likelihood(model, grid, base, n_steps=n_steps, method=method)
-    return xx, yy, log_p.detach().cpu().numpy().reshape(xx.shape)
-
-
-def plot_density_comparison(model, base: str = "gaussian", limit: float = 5.0, n_grid: int = 60,
-                            n_steps: int = 16, floor: float = -12.0):
-    """Two heat maps side by side: the model's exact density and the true ring density.
-
-    Log densities below ``floor`` are clipped so that both panels share one colour scale.
-    Returns the Figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from .plotting import square_axes
-
-    xx, yy, model_log_p = log_density_grid(model, base, limit, n_grid, n_steps)
-    grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
-    true_log_p = ring_log_density(grid).numpy().reshape(xx.shape)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")   # fits the shared colorbar
-    for ax, values, title in ((axes[0], model_log_p, "flow model: exact log density"),
-                              (axes[1], true_log_p, "true ring mixture: log density")):
-        image = ax.pcolormesh(xx, yy, np.clip(values, floor, None), shading="auto", cmap="magma",
-                              vmin=floor, vmax=float(max(true_log_p.max(), np.nanmax(model_log_p))))
-        square_axes(ax, title, limit=limit)
-        ax.grid(False)
-    fig.colorbar(image, ax=list(axes), shrink=0.85, label="log density")
-    return fig
-
-
 def plot_sample_densities(samples: dict, limit: float = 5.0, n_grid: int = 120, max_points: int = 1000):
     """The exact ring density beside a seaborn kernel density estimate of each sample set.
 
@@ -213,10 +152,8 @@ def plot_sample_densities(samples: dict, limit: float = 5.0, n_grid: int = 120, 
     panels sharing the axes: the true density (filled contours of p), then one KDE per entry.
     Returns the Figure.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt           # plotting libraries load when a figure is drawn, not at import
     import seaborn as sns
-
-    from .plotting import square_axes
 
     if not isinstance(samples, dict) or not samples:
         raise ValueError(f"samples must be a non-empty dict {{title: (N, 2) points}}, got {type(samples).__name__}")
@@ -237,6 +174,5 @@ def plot_sample_densities(samples: dict, limit: float = 5.0, n_grid: int = 120, 
     return fig
 
 
-__all__ = ["AugmentedField", "FlowSolver", "base_log_density", "hutchinson_divergence", "log_density_grid",
-           "log_likelihood", "plot_density_comparison", "plot_sample_densities", "ring_log_density",
-           "velocity_and_divergence"]
+__all__ = ["AugmentedField", "base_log_density", "hutchinson_divergence", "log_likelihood",
+           "plot_sample_densities", "ring_log_density", "velocity_and_divergence"]

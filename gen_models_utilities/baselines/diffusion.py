@@ -27,13 +27,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import as_points, check_choice, check_positive_int, check_real, make_generator
-from .base_distributions import sample_base
-from .checkpoints import register_model_class
-from .loaders import RandomBatches
-from .models import VelocityField
-from .solvers import ODESolution, solve_ode
-from .training import TrainingResult, check_training_budget, run_steps
+from .._checks import as_points, check_choice, check_positive_int, check_real, make_generator
+from ..base_distributions import sample_base
+from ..loaders import RandomBatches
+from ..models import VelocityField, register_model_class
+from ..solvers import ODESolution
+from ..training import TrainingResult, check_trainable, check_training_budget, run_steps
 
 
 @dataclass(frozen=True)
@@ -108,8 +107,7 @@ def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int
     The loop and optimiser of ``training.train`` (AdamW, ``schedule`` 'cosine' or 'constant',
     batches drawn from memory), with s ~ U[0, 1], eps ~ N(0, I) and ``noise_prediction_loss``.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_trainable(model)
     n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
     noise_schedule = noise_schedule or NoiseSchedule()
     rng = make_generator(seed)
@@ -133,6 +131,11 @@ class DiffusionModel(nn.Module):
     The network is the package's ``VelocityField`` (same width, depth and time embedding as the
     flow matching model); only what its output means differs. x: (B, 2), s: (B, 1) -> (B, 2).
     """
+
+    predicts = "noise"
+    condition_kind = None
+    condition_dim = 0
+    dim = 2
 
     def __init__(self, time_emb_dim: int = 16, hidden_dim: int = 128, beta_min: float = 0.1,
                  beta_max: float = 20.0):
@@ -252,16 +255,3 @@ def sample_ancestral(model: DiffusionModel, n_samples: int = 1000, n_steps: int 
             trajectory.append(x)
     return ODESolution(x, torch.stack(trajectory) if trajectory is not None else None,
                        1 - times, n_steps)
-
-
-def sample_probability_flow(model: DiffusionModel, n_samples: int = 1000, n_steps: int = 100,
-                            method: str = "euler", seed=None, return_trajectory: bool = False,
-                            clock: str = "linear") -> ODESolution:
-    """Deterministic samples: the probability-flow ODE in ``clock`` ('linear', 'log_snr', 'flow')
-    integrated with ``solvers.solve_ode`` on ``n_steps`` equal steps of that clock."""
-    if not isinstance(model, DiffusionModel):
-        raise TypeError(f"model must be a DiffusionModel, got {type(model).__name__}")
-    n_samples = check_positive_int("n_samples", n_samples)
-    x0 = sample_base("gaussian", n_samples, seed=seed)
-    return solve_ode(ProbabilityFlowField(model, clock), x0, n_steps=n_steps, method=method,
-                     return_trajectory=return_trajectory)
