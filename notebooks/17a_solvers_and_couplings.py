@@ -64,7 +64,7 @@ def shipped(name):
 
 def solve(model, method, nfe, x0=X0_EVAL, **options):
     """Samples from ``x0`` with ``method`` in ``nfe`` network evaluations (fixed steps)."""
-    return solvers.solve_ode(model, x0, n_steps=nfe // solvers.SOLVERS[method].evaluations, method=method,
+    return solvers.solve_ode(model, x0, n_steps=solvers.SOLVERS[method].steps_for_budget(nfe), method=method,
                              **options).x
 
 
@@ -94,7 +94,7 @@ print("fm, 100 Eu :", ring_quality(solve(shipped("fm"), "euler", 100)))
 # %%
 print(inspect.getsource(solvers.midpoint_step))
 print(inspect.getsource(solvers.heun_step))
-print("evaluations per step:", {name: solver.evaluations for name, solver in solvers.SOLVERS.items()})
+print("evaluations per step:", {name: solvers.SOLVERS[name].evaluations for name in solvers.solver_names(adaptive=False)})
 
 # %% [markdown]
 # `solver_sweep` solves from the same 500 base points with every registered method at each budget
@@ -152,9 +152,9 @@ plt.show()
 
 # %% tags=["nbval-ignore-output"]
 model = shipped("fm")
-for method, solver in solvers.SOLVERS.items():
+for method in solvers.solver_names(adaptive=False):
     cells = []
-    for nfe in (b for b in (4, 8, 32) if b >= solver.evaluations):
+    for nfe in (b for b in (4, 8, 32) if solvers.SOLVERS[method].steps_for_budget(b) > 0):
         start = time.perf_counter()
         solve(model, method, nfe)
         cells.append(f"NFE {nfe:2d}: {1000 * (time.perf_counter() - start):5.1f} ms")
