@@ -6,6 +6,8 @@ received and what is allowed, so a student sees the mistake instead of a deep tr
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 
 import numpy as np
 import torch
@@ -19,6 +21,7 @@ MAX_WIDTH = 4096               # embedding sizes and one-hot classes
 MAX_PAIRWISE = 100_000_000     # entries of a pairwise (N x M) distance matrix
 MAX_ODE_STEPS = 1_000_000      # steps of one ODE solve
 MAX_TRAIN_STEPS = 10_000_000   # optimisation steps of one training run
+MAX_POINT_STEPS = 1_000_000_000  # points times steps of one ODE solve or sampling chain: an hour or more
 
 
 def _short(value) -> str:
@@ -54,6 +57,46 @@ def check_real(name: str, value, low: float | None = None, high: float | None = 
     if high is not None and value > high:
         raise ValueError(f"{name} must be <= {high}, got {value}")
     return value
+
+
+def check_name(name: str, value) -> str:
+    """Return ``value`` if it is a non-empty string (a registry key)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {_short(value)}")
+    return value
+
+
+def check_flag(name: str, value, allow_none: bool = False) -> bool | None:
+    """Return ``value`` if it is True or False (or None, where allowed)."""
+    if not (isinstance(value, (bool, np.bool_)) or (allow_none and value is None)):
+        raise TypeError(f"{name} must be True{', False or None' if allow_none else ' or False'}, got {_short(value)}")
+    return None if value is None else bool(value)
+
+
+def check_callable(name: str, value, usage: str):
+    """Return ``value`` if it can be called (``usage`` shows how, e.g. 'velocity(x, t)')."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable as {usage}, got {_short(value)}")
+    return value
+
+
+def as_list(name: str, value, what: str = "values") -> list:
+    """A list, tuple, range or 1-D array of ``what`` as a list (its entries are checked by the caller)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim == 1:
+        return value.tolist()
+    if not isinstance(value, (list, tuple, range)):
+        raise TypeError(f"{name} must be a list or tuple of {what}, got {_short(value)}")
+    return list(value)
+
+
+def check_point_steps(n_steps: int, n_points: int, points: str) -> None:
+    """Refuse an ODE solve or sampling chain of more than ``MAX_POINT_STEPS`` point-steps.
+
+    ``points`` says where the points come from, e.g. 'n_samples=5000' or 'x0 of 100 points'.
+    """
+    if n_steps * n_points > MAX_POINT_STEPS:
+        raise ValueError(f"n_steps={n_steps} for {points} is {n_steps * n_points:,} point-steps, more than "
+                         f"{MAX_POINT_STEPS:,} (an hour or more of work); use fewer steps or fewer points")
 
 
 def check_choice(name: str, value, allowed) -> str:
@@ -99,28 +142,42 @@ def check_module(name: str, model) -> nn.Module:
     return model
 
 
-def check_model(model, name: str = "model", dim: int | None = None, kinds=None):
+def check_model(model, name: str = "model", dim: int | None = None, kinds=None, predicts: str | None = "velocity",
+                points: str = "the points"):
     """``model`` must be a velocity field callable as model(x, t[, condition]).
 
     Each model class says what it is (``predicts``, ``dim``, ``condition_kind``); a callable that
-    does not say is taken at its word. dim: the width of the points it will get. kinds: the
-    ``condition_kind`` values allowed (None: any; e.g. ('onehot',) for guidance).
+    does not say is taken at its word. dim: the width of the points it will get (``points`` names
+    them in a message, e.g. 'x0'). kinds: the ``condition_kind`` values allowed (None: any; e.g.
+    ('onehot',) for guidance). predicts: what it must predict (None: anything, e.g. a trainer of
+    noise predictors).
     """
     if not callable(model):
         raise TypeError(f"{name} must be callable as {name}(x, t[, condition]), got {_short(model)}")
     if isinstance(model, nn.Module):
         check_module(name, model)
-    if getattr(model, "predicts", "velocity") != "velocity":
-        raise TypeError(f"{name} must predict a velocity, got {describe_model(model)}; a diffusion model's "
+    if predicts is not None and getattr(model, "predicts", "velocity") != predicts:
+        raise TypeError(f"{name} must predict a {predicts}, got {describe_model(model)}; a diffusion model's "
                         f"noise prediction becomes a velocity through diffusion.NoiseAsVelocity({name})")
     width = getattr(model, "dim", None)
     if dim is not None and width is not None and width != dim:
-        raise ValueError(f"{name} {type(model).__name__} takes points of width {width}, got points of width {dim}")
+        raise ValueError(f"{points} has width {dim}, but {name} {type(model).__name__} takes points of width {width}")
     if kinds is not None and getattr(model, "condition_kind", None) not in kinds:
         words = {None: "unconditional", "onehot": "one-hot", "radius": "radius-conditioned"}
         allowed = " or ".join(words.get(kind, str(kind)) for kind in kinds)
-        raise TypeError(f"{name} must be a {allowed} model, got {describe_model(model)}")
+        article = "an" if allowed.startswith("unconditional") else "a"
+        raise TypeError(f"{name} must be {article} {allowed} model, got {describe_model(model)}")
     return model
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that points at the first caller outside this package
+    (and outside torch, whose ``no_grad`` decorator wraps some of the package's functions)."""
+    inside = tuple(os.path.dirname(os.path.abspath(path)) + os.sep for path in (__file__, torch.__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def make_generator(seed=None, generator: torch.Generator | None = None) -> torch.Generator | None:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from ._checks import check_positive_int
+from ._checks import as_real_tensor, as_trajectory, check_positive_int
 from .plotting import _dots, square_axes, velocity_on_grid
+
+
+MAX_FRAMES = 500               # frames of one animation (the notebooks show about a dozen)
 
 
 def _frame_indices(n_available: int, n_frames: int) -> np.ndarray:
@@ -37,10 +39,8 @@ def animate_particles(trajectory, data=None, n_frames: int = 12, dpi: int = 50, 
     """
     import matplotlib.pyplot as plt
 
-    path = torch.as_tensor(trajectory).detach().cpu().numpy()
-    if path.ndim != 3 or path.shape[2] != 2:
-        raise ValueError(f"trajectory must have shape (S + 1, B, 2), got {path.shape}")
-    n_frames = check_positive_int("n_frames", n_frames)
+    path = as_trajectory("trajectory", trajectory, dim=2).numpy()
+    n_frames = check_positive_int("n_frames", n_frames, maximum=MAX_FRAMES)
     fig, ax = plt.subplots(figsize=(size, size), dpi=dpi)
     if data is not None:
         _dots(ax, np.asarray(data), 1.4, "0.75", 0.5)
@@ -63,7 +63,12 @@ def animate_velocity_field(model, times=None, data=None, condition=None, n_frame
     """
     import matplotlib.pyplot as plt
 
-    times = np.linspace(0, 1, n_frames) if times is None else np.asarray(times, dtype=float)
+    n_frames = check_positive_int("n_frames", n_frames, maximum=MAX_FRAMES)
+    times = np.linspace(0, 1, n_frames) if times is None else \
+        as_real_tensor("times", times).double().reshape(-1).numpy(force=True)
+    if len(times) == 0 or not (np.all(times >= 0) and np.all(times <= 1)):
+        raise ValueError(f"times must be at least one time in [0, 1], got "
+                         f"{f'values from {times.min()} to {times.max()}' if len(times) else 'none'}")
     fig, ax = plt.subplots(figsize=(size, size), dpi=dpi)
     if data is not None:
         _dots(ax, np.asarray(data), 1.4, "tab:red", 0.25)

@@ -18,7 +18,8 @@ import ot
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from ._checks import MAX_PAIRWISE, _short, as_points, as_real_tensor, check_choice, check_positive_int
+from ._checks import (MAX_PAIRWISE, _short, as_points, as_real_tensor, check_callable, check_choice, check_name,
+                      check_positive_int)
 
 MAX_OT_ROWS = int(MAX_PAIRWISE ** 0.5)      # 10000: the B x B cost matrix stays below 800 MB
 
@@ -151,8 +152,8 @@ def register_coupling(coupling: Coupling) -> Coupling:
     """Add ``coupling`` to ``COUPLINGS`` (replacing one of the same name) and return it."""
     if not isinstance(coupling, Coupling):
         raise TypeError(f"coupling must be a Coupling, got {_short(coupling)}")
-    if not callable(coupling.pair):
-        raise TypeError(f"coupling.pair must be callable as pair(x0, x1, labels), got {_short(coupling.pair)}")
+    check_name("coupling.name", coupling.name)
+    check_callable("coupling.pair", coupling.pair, "pair(x0, x1, labels)")
     COUPLINGS[coupling.name] = coupling
     return coupling
 

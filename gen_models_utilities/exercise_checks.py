@@ -4,7 +4,8 @@ Each ``check_*`` function runs a student's answer on fixed inputs (fixed seeds, 
 compares it with the package's own implementation (``paths``, ``solvers``, ``couplings``,
 ``metrics``, ``marginal_field``, ``guidance``) within a tolerance, and then either prints one
 short line starting with ``Correct:`` or raises an ``AssertionError`` whose message says what was expected, what was
-received and, when the answer matches a typical mistake, which one. A stub that still raises
+received and, when the answer matches a typical mistake, which one. An answer that raises, returns NaN or
+returns the wrong shape fails the same way, naming the function. A stub that still raises
 ``NotImplementedError`` is left to raise it.
 """
 from __future__ import annotations
@@ -44,15 +45,38 @@ def _fail(what: str, expected: str, received: str, hint: str = "") -> None:
     raise AssertionError(message)
 
 
+def _call(name: str, function, *args, **kwargs):
+    """``function(*args, **kwargs)``, the student's code; an error in it fails the check with a message that
+    names ``name`` (a stub's NotImplementedError is left to raise)."""
+    try:
+        return function(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as error:                 # reported below, outside the except: no traceback into the check
+        kind, text = type(error).__name__, str(error).strip().splitlines()[0] if str(error).strip() else ""
+    _fail(f"{name} raised {kind}", "a result", f"the error {kind}: {text}" if text else f"the error {kind}",
+          "call it by itself in a cell on a small input and read the traceback.")
+
+
 def _as_tensor(name: str, value, shape: tuple) -> torch.Tensor:
-    """The student's result as a detached float CPU tensor of ``shape``, or a clear failure."""
+    """The student's result as a detached float CPU tensor of ``shape`` with finite values, or a clear failure."""
     if not isinstance(value, torch.Tensor):
         _fail(f"{name} returned the wrong type", f"a torch.Tensor of shape {shape}", _short(value),
               "build the result from the input tensors with torch operations.")
     if tuple(value.shape) != tuple(shape):
         _fail(f"{name} returned the wrong shape", f"shape {tuple(shape)}", f"shape {tuple(value.shape)}",
               "keep one row per point; broadcasting t of shape (B, 1) against (B, 2) does this.")
-    return value.detach().float().cpu()
+    value = value.detach().float().cpu()
+    _check_finite(name, value)
+    return value
+
+
+def _check_finite(name: str, value: torch.Tensor) -> None:
+    """Fail when the student's result holds NaN or inf."""
+    bad = int((~torch.isfinite(value)).sum())
+    if bad:
+        _fail(f"{name} returned NaN or inf", "finite numbers", f"{bad} of {value.numel()} values NaN or inf",
+              "look for a division by zero, the log of 0 or the square root of a negative number.")
 
 
 def _vector(v: torch.Tensor) -> str:
@@ -137,7 +161,8 @@ def check_path(interpolate_point, target_velocity) -> None:
     _require_callable("interpolate_point", interpolate_point)
     _require_callable("target_velocity", target_velocity)
     x0, x1, t = _fixed_pairs()
-    received = _as_tensor("interpolate_point", interpolate_point(x0.clone(), x1.clone(), t.clone()), x0.shape)
+    received = _as_tensor("interpolate_point", _call("interpolate_point", interpolate_point, x0.clone(), x1.clone(),
+                                                     t.clone()), x0.shape)
     _compare("interpolate_point", received, interpolate(x0, x1, t),
              lambda i: f"at t = {float(t[i]):.3f}, x0 = {_vector(x0[i])}, x1 = {_vector(x1[i])}", {
                  "this is t*x0 + (1-t)*x1, the path run backwards: at t = 0 the point must be x0 (noise).":
@@ -146,7 +171,8 @@ def check_path(interpolate_point, target_velocity) -> None:
                      x0 + t * x1,
                  "the point should move from x0 towards x1 as t grows: x0 + t (x1 - x0).": x0 + t * (x0 - x1),
              }, "x_t = (1 - t) x0 + t x1 equals x0 at t = 0 and x1 at t = 1.")
-    received = _as_tensor("target_velocity", target_velocity(x0.clone(), x1.clone()), x0.shape)
+    received = _as_tensor("target_velocity", _call("target_velocity", target_velocity, x0.clone(), x1.clone()),
+                          x0.shape)
     _compare("target_velocity", received, conditional_velocity(x0, x1),
              lambda i: f"for x0 = {_vector(x0[i])}, x1 = {_vector(x1[i])}", {
                  "x0 - x1 points from the data back to the noise; the velocity is d x_t / dt.": x0 - x1,
@@ -167,7 +193,7 @@ def check_loss(fm_loss) -> None:
     _require_callable("fm_loss", fm_loss)
     model = LinearProbe()
     x0, x1, t = _fixed_pairs(128, seed=1)
-    value = fm_loss(model, x0.clone(), x1.clone(), t.clone())
+    value = _call("fm_loss", fm_loss, model, x0.clone(), x1.clone(), t.clone())
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         _fail("fm_loss returned the wrong kind of value", "a scalar torch.Tensor", _short(value),
               "return the mean squared error as a tensor (not .item()), so that loss.backward() works.")
@@ -175,6 +201,7 @@ def check_loss(fm_loss) -> None:
         _fail("fm_loss returned a tensor that autograd cannot differentiate",
               "a loss that depends on the model's parameters", "a tensor with requires_grad=False",
               "do not use torch.no_grad(), .detach() or .item() inside the loss.")
+    _check_finite("fm_loss", value.detach())
     received = float(value.detach())
     expected = float(flow_matching_loss(model, x0, x1, t).detach())
     if not math.isclose(received, expected, rel_tol=RTOL, abs_tol=1e-6):
@@ -212,7 +239,7 @@ def check_euler(euler_step_fn, euler_sample) -> None:
     x = torch.randn(64, 2, generator=torch.Generator().manual_seed(2))
     t, h = 0.3, 0.25
     with torch.no_grad():
-        received = _as_tensor("euler_step", euler_step_fn(field, x.clone(), t, h), x.shape)
+        received = _as_tensor("euler_step", _call("euler_step", euler_step_fn, field, x.clone(), t, h), x.shape)
     where = lambda i: f"for t = {t}, h = {h}, x = {_vector(x[i])}"  # noqa: E731
     _compare("euler_step", received, euler_step(field, x, t, h), where, {
         "you evaluated the field at the end of the step (time t + h); Euler uses the start, v(x, t).":
@@ -227,7 +254,7 @@ def check_euler(euler_step_fn, euler_sample) -> None:
 
     n_samples, n_steps, seed = 32, 8, 5
     with torch.no_grad():
-        trajectory = euler_sample(field, n_samples, n_steps, seed)
+        trajectory = _call("euler_sample", euler_sample, field, n_samples, n_steps, seed)
     trajectory = _as_tensor("euler_sample", trajectory, (n_steps + 1, n_samples, 2))
     x0 = sample_base("gaussian", n_samples, seed=seed)
     start = trajectory[0]
@@ -272,7 +299,7 @@ def check_rk4(rk4_step_fn) -> None:
     x = torch.randn(64, 2, generator=torch.Generator().manual_seed(3))
     t, h = 0.2, 0.5
     with torch.no_grad():
-        received = _as_tensor("rk4_step", rk4_step_fn(field, x.clone(), t, h), x.shape)
+        received = _as_tensor("rk4_step", _call("rk4_step", rk4_step_fn, field, x.clone(), t, h), x.shape)
     k1 = field(x, t)
     k2 = field(x + 0.5 * h * k1, t + 0.5 * h)
     k3 = field(x + 0.5 * h * k2, t + 0.5 * h)
@@ -315,7 +342,7 @@ def check_conditional_sampling(sample_mode, model, modes=(0, 3, 6), n_samples: i
     for mode in modes:
         code = class_code(mode, n_classes)
         with torch.no_grad():
-            received = sample_mode(model, mode, n_samples, n_steps, seed)
+            received = _call("sample_mode", sample_mode, model, mode, n_samples, n_steps, seed)
             expected = generate(model, n_samples, base="gaussian", n_steps=n_steps, condition=code, seed=seed).x.cpu()
         received = _as_tensor("sample_mode", received, (n_samples, 2))
         if _close(received, expected, atol=1e-3):
@@ -360,7 +387,7 @@ def check_step_study(off_mode_by_steps, fewest_steps, model, step_counts=(1, 2, 
     _require_callable("off_mode_by_steps", off_mode_by_steps)
     step_counts = list(step_counts)
     with torch.no_grad():
-        received = off_mode_by_steps(model, step_counts, n_samples, seed)
+        received = _call("off_mode_by_steps", off_mode_by_steps, model, step_counts, n_samples, seed)
         expected = [off_mode_fraction(generate(model, n_samples, n_steps=k, seed=seed).x) for k in step_counts]
     try:
         received = [float(f) for f in received]
@@ -370,6 +397,7 @@ def check_step_study(off_mode_by_steps, fewest_steps, model, step_counts=(1, 2, 
     if len(received) != len(step_counts):
         _fail("off_mode_by_steps returned the wrong number of values", f"{len(step_counts)} (one per step count)",
               f"{len(received)}", "loop over step_counts and append one fraction for each.")
+    _check_finite("off_mode_by_steps", torch.tensor(received))
     shown = ", ".join(f"{k}: {f:.3f}" for k, f in zip(step_counts, expected))
     got = ", ".join(f"{k}: {f:.3f}" for k, f in zip(step_counts, received))
     if any(abs(a - b) > 0.003 for a, b in zip(received, expected)):
@@ -448,7 +476,7 @@ def check_ot_pairing(ot_pairing, n: int = 64, seed: int = 8) -> None:
     generator = torch.Generator().manual_seed(seed)
     x0 = torch.randn(n, 2, generator=generator)
     x1 = torch.from_numpy(create_ring_gaussians(n, generator=generator)[0])
-    received = _as_tensor("ot_pairing", ot_pairing(x0.clone(), x1.clone()), x0.shape)
+    received = _as_tensor("ot_pairing", _call("ot_pairing", ot_pairing, x0.clone(), x1.clone()), x0.shape)
 
     def cost(paired):
         return float(((paired.double() - x1.double()) ** 2).sum(dim=1).mean())
@@ -491,7 +519,7 @@ def check_field_ends(field_at_0, field_at_1, model) -> None:
     nearest = centers[torch.cdist(x, centers).argmin(dim=1)]
     on_ring = RING_RADIUS * x / x.norm(dim=1, keepdim=True)
     for name, fn, t in (("field_at_0", field_at_0, 0.0), ("field_at_1", field_at_1, 1.0)):
-        received = _as_tensor(name, fn(x.clone()), x.shape)
+        received = _as_tensor(name, _call(name, fn, x.clone()), x.shape)
         _compare(name, received, exact(x, t), lambda i: f"at x = {_vector(x[i])}", {
             "that points from x to the nearest mode; at t = 0 x says nothing about which mode x1 is in, "
             "so the field averages over all modes.": nearest - x,
@@ -531,7 +559,7 @@ def check_marginal_velocity(marginal_velocity, times=(0.1, 0.5, 0.9)) -> None:
         return (weights[:, :, None] * per_mode).sum(dim=1)
 
     for t in times:
-        received = _as_tensor("marginal_velocity", marginal_velocity(x.clone(), t), x.shape)
+        received = _as_tensor("marginal_velocity", _call("marginal_velocity", marginal_velocity, x.clone(), t), x.shape)
         var, c = (1 - t) ** 2 + t ** 2 * s2, t * s2 - (1 - t)
         expected = exact(x, t).float()
         mistakes = {
@@ -578,7 +606,11 @@ def check_trained_model(model, losses, n_samples: int = 1000, n_steps: int = 50,
         _fail("the training budget is exceeded", f"at most {TRAINING_BUDGET} steps", f"{len(losses)} steps",
               "reach the threshold with fewer steps: a learning rate that decays to 0 settles the field sooner.")
     with torch.no_grad():
-        samples = generate(model, n_samples, n_steps=n_steps, seed=seed).x
+        samples = _call("sampling your model", generate, model, n_samples, n_steps=n_steps, seed=seed).x
+    if not bool(torch.isfinite(samples).all()):
+        _fail("the trained model's samples are NaN or inf", "finite samples",
+              f"{int((~torch.isfinite(samples).all(dim=1)).sum())} of {n_samples} samples NaN or inf",
+              "the training diverged: lower the learning rate, and check that the loss is a mean, not a sum.")
     # Looser than Quality.as_good_as_data: a student's 2000-step run is judged on its mode balance
     # (the yardstick's own test) and a wider off-mode limit, not on the shipped models' bar.
     quality = ring_quality(samples)
@@ -608,7 +640,7 @@ def check_one_step(one_step_endpoint, off_mode_prediction, model) -> None:
     """
     _require_callable("one_step_endpoint", one_step_endpoint)
     x0 = sample_base("gaussian", 256, seed=40)
-    received = _as_tensor("one_step_endpoint", one_step_endpoint(x0.clone()), x0.shape)
+    received = _as_tensor("one_step_endpoint", _call("one_step_endpoint", one_step_endpoint, x0.clone()), x0.shape)
     expected = x0 + RingMarginalField()(x0, 0.0)
     _compare("one_step_endpoint", received, expected, lambda i: f"for x0 = {_vector(x0[i])}", {
         "that is x0 itself: the step does move, by h u_0(x0) with h = 1.": x0,
@@ -621,6 +653,9 @@ def check_one_step(one_step_endpoint, off_mode_prediction, model) -> None:
     except (TypeError, ValueError):
         _fail("ONE_STEP_OFF_MODE is not a number", "a fraction between 0 and 1", _short(off_mode_prediction),
               "give the share as a float, e.g. 0.25.")
+    if not 0 <= share <= 1:
+        _fail("ONE_STEP_OFF_MODE is not a fraction", "a number between 0 and 1", _short(off_mode_prediction),
+              "give the share as a fraction: 30% is 0.3.")
     with torch.no_grad():
         x = sample_base("gaussian", 1000, seed=41)
         landed = x + model(x, 0.0)
@@ -648,7 +683,7 @@ def check_encode(encode, answer, model, n_samples: int = 200, n_steps: int = 20,
     _require_callable("encode", encode)
     x1 = torch.from_numpy(create_ring_gaussians(n_samples, seed=seed)[0])
     with torch.no_grad():
-        received = _as_tensor("encode", encode(model, x1.clone(), n_steps), x1.shape)
+        received = _as_tensor("encode", _call("encode", encode, model, x1.clone(), n_steps), x1.shape)
         expected = solve_ode(model, x1, n_steps=n_steps, t0=1.0, t1=0.0).x
         h = 1.0 / n_steps
         forwards = solve_ode(model, x1, n_steps=n_steps).x
@@ -691,9 +726,10 @@ def check_guidance(guided_velocity, answer, model, scales=(0.0, 1.0, 3.5)) -> No
     with torch.no_grad():
         v_cond, v_uncond = model(x, t, code), model(x, t, torch.zeros_like(code))
         for w in scales:
-            velocity = guided_velocity(model, code, w)
+            velocity = _call("guided_velocity", guided_velocity, model, code, w)
             _require_callable("guided_velocity(...)", velocity)
-            received = _as_tensor("guided_velocity(model, code, w)(x, t)", velocity(x.clone(), t), x.shape)
+            name = "guided_velocity(model, code, w)(x, t)"
+            received = _as_tensor(name, _call(name, velocity, x.clone(), t), x.shape)
             expected = GuidedVelocity(model, code, w)(x, t)
             where = lambda i: f"at t = {t}, x = {_vector(x[i])}"  # noqa: E731
             _compare(f"the guided field for w = {w}", received, expected, where, {
@@ -718,7 +754,7 @@ def check_extrapolation(seen_range, flag_extrapolation, training_radii, requeste
     radii = np.asarray(training_radii, dtype=np.float64)
     expected = np.percentile(radii, [1, 99])
     try:
-        low, high = (float(v) for v in seen_range(radii.copy()))
+        low, high = (float(v) for v in _call("seen_range", seen_range, radii.copy()))
     except (TypeError, ValueError):
         _fail("seen_range returned the wrong kind of value", "two numbers (low, high)", "something else",
               "return np.percentile(radii, 1), np.percentile(radii, 99).")
@@ -737,7 +773,8 @@ def check_extrapolation(seen_range, flag_extrapolation, training_radii, requeste
     requested = [float(r) for r in requested]
     want = [not (expected[0] <= r <= expected[1]) for r in requested]
     try:
-        flags = [bool(f) for f in flag_extrapolation(list(requested), float(expected[0]), float(expected[1]))]
+        flags = [bool(f) for f in _call("flag_extrapolation", flag_extrapolation, list(requested), float(expected[0]),
+                                        float(expected[1]))]
     except TypeError:
         _fail("flag_extrapolation returned the wrong kind of value", f"{len(requested)} booleans",
               "something that is not a list", "return one True (outside) or False (inside) per requested radius.")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import MAX_SAMPLES, check_model, check_positive_int, check_real
+from ._checks import MAX_SAMPLES, MAX_SEED, as_list, as_real_tensor, check_model, check_positive_int, check_real
 from .data import RING_MODES, RING_STD
 from .metrics import distance_to_nearest_mode
 from .models import class_code
@@ -31,10 +31,14 @@ class GuidedVelocity(nn.Module):
     Call as ``field(x, t)``, x: (B, 2), t: (B, 1); both fields come from one batched pass.
     """
 
+    dim = 2                       # what the solvers' door reads: an unconditional velocity of 2-D points
+    condition_kind = None
+    condition_dim = 0
+
     def __init__(self, model: nn.Module, condition, guidance_scale: float):
         super().__init__()
         self.model = check_model(model, kinds=("onehot",))
-        code = torch.as_tensor(condition, dtype=torch.float32)
+        code = as_real_tensor("condition", condition, allow_bool=True)
         self.condition = broadcast_condition(code, code.shape[0] if code.dim() == 2 else 1, model)
         self.guidance_scale = check_real("guidance_scale", guidance_scale, low=0.0)
 
@@ -51,7 +55,9 @@ def sample_guided(model: nn.Module, label: int, guidance_scale: float, n_samples
                   base: str = "gaussian", n_steps: int = 50, method: str = "euler", seed=None,
                   return_trajectory: bool = False) -> ODESolution:
     """Samples of class ``label`` with guidance scale w, by ``solvers.generate`` on the guided field."""
-    field = GuidedVelocity(model, class_code(label, getattr(model, "condition_dim", 0) or 1), guidance_scale)
+    n_classes = check_model(model, kinds=("onehot",)).condition_dim
+    field = GuidedVelocity(model, class_code(check_positive_int("label", label, minimum=0, maximum=n_classes - 1),
+                                             n_classes), guidance_scale)
     return generate(field, n_samples, base=base, n_steps=n_steps, method=method, seed=seed,
                     return_trajectory=return_trajectory)
 
@@ -68,7 +74,8 @@ def guidance_sweep(model: nn.Module, scales=(0.0, 1.0, 3.0), n_samples: int = 40
     """Mean fraction of samples in the requested mode over all classes, for each w: {w: fraction}."""
     n_classes = check_model(model, kinds=("onehot",)).condition_dim
     n_samples = check_positive_int("n_samples", n_samples, minimum=n_classes, maximum=MAX_SAMPLES)
-    scales = [check_real("scales entry", w, low=0.0) for w in scales]
+    scales = [check_real("scales entry", w, low=0.0) for w in as_list("scales", scales, "guidance scales")]
+    check_positive_int("seed", seed, minimum=0, maximum=MAX_SEED - n_classes)      # seed + label seeds each class
     result = {}
     for w in scales:
         hits = [requested_mode_fraction(sample_guided(model, label, w, n_samples // n_classes, base, n_steps,

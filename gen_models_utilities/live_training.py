@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._checks import as_points, check_choice, check_positive_int, check_real
+from ._checks import MAX_SEED, MAX_TRAIN_STEPS, _short, as_points, check_choice, check_positive_int, check_real
 from .base_distributions import get_base, sample_base
 from .couplings import COUPLINGS, get_coupling
 from .loaders import RandomBatches
@@ -62,11 +62,11 @@ class LiveTrainer:
                  batch_size: int = 256, seed: int = 0, n_preview: int = 500, preview_steps: int = 8,
                  n_grid: int = 15, max_steps: int = MAX_LIVE_STEPS):
         self.data = as_points("data", data).detach().cpu().float()
-        self.seed = check_positive_int("seed", seed, minimum=0)
+        self.seed = check_positive_int("seed", seed, minimum=0, maximum=MAX_SEED - 1)      # seed + 1: the noise
         self.n_preview = check_positive_int("n_preview", n_preview, maximum=10_000)
         self.preview_steps = check_positive_int("preview_steps", preview_steps, maximum=100)
         self.n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=50)
-        self.max_steps = check_positive_int("max_steps", max_steps)
+        self.max_steps = check_positive_int("max_steps", max_steps, maximum=MAX_TRAIN_STEPS)
         self.lock = threading.RLock()
         self._thread, self._stop = None, threading.Event()
         self.stop_reason = None
@@ -143,6 +143,9 @@ class LiveTrainer:
 
     def start(self, on_frame=None, frame_seconds: float = 0.25) -> None:
         """Train in a background thread until ``pause()``, calling ``on_frame()`` every ``frame_seconds``."""
+        if on_frame is not None and not callable(on_frame):
+            raise TypeError(f"on_frame must be callable or None, got {_short(on_frame)}")
+        frame_seconds = check_real("frame_seconds", frame_seconds, low=0.0, high=60.0)
         if self.running:
             return
         pause_all(keep=self)

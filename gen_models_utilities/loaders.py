@@ -6,7 +6,7 @@ import warnings
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ._checks import (MAX_SAMPLES, MAX_WIDTH, as_conditions, as_labels, as_points, check_device,
+from ._checks import (MAX_SAMPLES, MAX_WIDTH, as_conditions, as_labels, as_points, check_device, check_flag,
                       check_positive_int, make_generator)
 from .models import class_code
 
@@ -14,6 +14,7 @@ from .models import class_code
 def _loader(tensors, batch_size, shuffle: bool, seed, generator) -> DataLoader:
     """A DataLoader that keeps the last, smaller batch, so any non-empty data yields batches."""
     batch_size = check_positive_int("batch_size", batch_size, maximum=MAX_SAMPLES)
+    shuffle = check_flag("shuffle", shuffle)
     generator = make_generator(seed, generator)
     n_points = tensors[0].shape[0]
     if n_points < batch_size:

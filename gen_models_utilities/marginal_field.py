@@ -16,8 +16,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import as_points, check_real
+from ._checks import as_points, check_choice, check_positive_int, check_real
 from .data import RING_MODES, RING_RADIUS, RING_STD, ring_mode_centers
+
+
+MAX_GRID = 1001                # grid points per side of the loss floor's integral
+MAX_NODES = 1000               # quadrature nodes in t of the average loss floor
 
 
 class RingMarginalField:
@@ -26,6 +30,8 @@ class RingMarginalField:
     Call as ``field(x, t)`` like a velocity model (x: (B, 2), t: float or (B, 1)), so
     ``solve_ode(field, x0)`` gives exact trajectories.
     """
+
+    dim, predicts, condition_kind, condition_dim = 2, "velocity", None, 0     # what the solvers' door reads
 
     def __init__(self, n_modes: int = RING_MODES, radius: float = RING_RADIUS, std: float = RING_STD):
         self.centers = torch.from_numpy(ring_mode_centers(n_modes, radius)).double()    # (K, 2)
@@ -59,6 +65,8 @@ class RingMarginalField:
         and the spread of the modes' own means E[u | x, k] around their average u_t(x).
         """
         t = check_real("t", t, low=0.0, high=1.0)
+        n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=MAX_GRID)
+        limit = check_real("limit", limit, low=0.0, low_open=True)
         key = (t, n_grid, limit)
         if key not in self._floors:
             self._floors[key] = self._loss_floor(t, n_grid, limit)
@@ -83,18 +91,19 @@ class RingMarginalField:
     def average_loss_floor(self, time_sampling: str = "uniform", n_times: int = 24) -> float:
         """The loss floor averaged over t as training draws it ('uniform' or 'logit_normal'),
         by Gauss-Legendre quadrature on [0, 1]."""
-        nodes, weights = np.polynomial.legendre.leggauss(n_times)
+        check_choice("time_sampling", time_sampling, ("uniform", "logit_normal"))
+        nodes, weights = np.polynomial.legendre.leggauss(check_positive_int("n_times", n_times, maximum=MAX_NODES))
         times, weights = (nodes + 1) / 2, weights / 2
         if time_sampling == "logit_normal":      # density of sigmoid(z), z ~ N(0, 1)
             logit = np.log(times / (1 - times))
             weights = weights * np.exp(-logit ** 2 / 2) / (np.sqrt(2 * np.pi) * times * (1 - times))
-        elif time_sampling != "uniform":
-            raise ValueError(f"time_sampling must be one of ['uniform', 'logit_normal'], got {time_sampling!r}")
         return float(sum(w * self.loss_floor(float(t)) for t, w in zip(times, weights)))
 
 
 def _as_float64(x, t) -> tuple[torch.Tensor, torch.Tensor]:
     """x as float64 (B, 2) and t as float64 (B, 1), from a float, (B,) or (B, 1) time."""
     x = as_points("x", x).double() if not isinstance(x, torch.Tensor) else x.detach().cpu().double()
-    t = torch.as_tensor(t).detach().cpu().double().reshape(-1, 1)
+    # a Python float goes straight to float64: through float32 first it would keep only ~7 digits
+    t = t.detach().cpu().double() if isinstance(t, torch.Tensor) else torch.as_tensor(t, dtype=torch.float64)
+    t = t.reshape(-1, 1)
     return x, t.expand(x.shape[0], 1) if t.shape[0] == 1 else t

@@ -100,7 +100,6 @@ def reference_data(n_reference: int = 2000) -> np.ndarray:
 FLOORS_FILE = Path(__file__).resolve().parent / "pretrained" / "w2_floors.json"
 
 
-@functools.lru_cache(maxsize=32)
 def w2_floor(n_samples: int, n_reference: int = 2000) -> tuple[float, float]:
     """What real data scores: W2 from fresh ring draws of ``n_samples`` points to the reference.
 
@@ -110,8 +109,14 @@ def w2_floor(n_samples: int, n_reference: int = 2000) -> tuple[float, float]:
     computed here, once per size and process.
     """
     n_samples = check_positive_int("n_samples", n_samples, maximum=int(MAX_PAIRWISE ** 0.5))
+    n_reference = check_positive_int("n_reference", n_reference, maximum=int(MAX_PAIRWISE ** 0.5))
     stored = stored_w2_floors().get(f"{n_samples}x{n_reference}")
-    return tuple(stored) if stored else measure_w2_floor(n_samples, n_reference)
+    return tuple(stored) if stored else _measured_floor(n_samples, n_reference)
+
+
+@functools.lru_cache(maxsize=32)
+def _measured_floor(n_samples: int, n_reference: int) -> tuple[float, float]:
+    return measure_w2_floor(n_samples, n_reference)
 
 
 def measure_w2_floor(n_samples: int, n_reference: int = 2000) -> tuple[float, float]:
@@ -200,6 +205,9 @@ def ring_quality(samples, n_reference: int = 2000) -> Quality:
     """The yardstick: W2 to the fixed reference beside its floor, the off-mode share and the
     samples per mode, for samples (N, 2) of the ring."""
     points = _numpy("samples", samples)
+    if len(points) > MAX_PAIRWISE ** 0.5:
+        raise ValueError(f"samples has {len(points)} points; the exact W2 compares at most {int(MAX_PAIRWISE ** 0.5)} "
+                         f"with the reference, so score a random subset")
     floor, spread = w2_floor(len(points), n_reference)
     return Quality(w2=wasserstein2(points, reference_data(n_reference)), floor=floor, floor_spread=spread,
                    off_mode_fraction=off_mode_fraction(points),

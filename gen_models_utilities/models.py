@@ -21,6 +21,10 @@ from torch import nn
 from ._checks import MAX_WIDTH, _short, as_labels, check_choice, check_positive_int, check_real
 
 
+class ExtrapolationWarning(UserWarning):
+    """A conditional model was asked for conditions outside the range it was trained on."""
+
+
 @dataclass(frozen=True)
 class ModelClass:
     """One entry of ``MODEL_CLASSES``: a class rebuilt from its ``config`` dict by checkpoints."""
@@ -52,7 +56,7 @@ def class_code(labels, n_classes: int) -> torch.Tensor:
     """
     n_classes = check_positive_int("n_classes", n_classes, maximum=MAX_WIDTH)
     if isinstance(labels, numbers.Integral) and not isinstance(labels, bool):
-        labels = torch.tensor(check_positive_int("label", labels, minimum=0, maximum=n_classes - 1))
+        labels = torch.tensor(check_positive_int("labels", labels, minimum=0, maximum=n_classes - 1))
     else:
         labels = as_labels("labels", labels, None, n_classes)
     return nn.functional.one_hot(labels, n_classes).float()

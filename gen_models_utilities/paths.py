@@ -13,6 +13,7 @@ from torch import nn
 
 from ._checks import _short, check_model, check_real
 from .models import call_model
+from .solvers import broadcast_condition
 
 
 def _check_pair(x0, x1, t=0.0) -> None:
@@ -67,6 +68,6 @@ def pairs_loss(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t: torch.Te
 def flow_matching_loss(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t: torch.Tensor,
                        condition: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error between v_theta(x_t, t[, c]) and the per-pair target x1 - x0."""
-    check_model(model)
     _check_pair(x0, x1, t)
-    return pairs_loss(model, x0, x1, t, condition)
+    check_model(model, dim=x0.shape[1], points="x0")
+    return pairs_loss(model, x0, x1, t, broadcast_condition(condition, x0.shape[0], model))

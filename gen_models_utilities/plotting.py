@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._checks import _short, as_points, as_real_tensor, as_trajectory, check_choice, check_positive_int, check_real
+from ._checks import (_short, as_points, as_real_tensor, as_trajectory, check_choice, check_model, check_positive_int,
+                      check_real)
+from .models import call_model
 from .solvers import broadcast_condition
 
 LIMIT = 5.5                    # plots span [-LIMIT, LIMIT]^2: the ring (radius 3) and the logo
@@ -131,6 +133,8 @@ def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: f
     """The model's velocity on an n_grid x n_grid grid: xx, yy (n, n) and u, v (n, n) arrays."""
     t = check_real("t", t, low=0.0, high=1.0)
     n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=1000)
+    limit = check_real("limit", limit, low=0.0, low_open=True)
+    check_model(model, dim=2)
     if isinstance(model, torch.nn.Module):
         if next(model.parameters(), None) is None:
             raise TypeError(f"model must be a torch.nn.Module with weights, got {_short(model)}")
@@ -146,7 +150,7 @@ def velocity_on_grid(model, t: float, condition=None, n_grid: int = 20, limit: f
     with torch.no_grad():
         times = torch.full((len(grid), 1), t, device=device)
         cond = broadcast_condition(condition, len(grid), model)
-        v = (model(grid, times) if cond is None else model(grid, times, cond.to(device))).cpu().numpy()
+        v = call_model(model, grid, times, None if cond is None else cond.to(device)).cpu().numpy()
     return xx, yy, v[:, 0].reshape(xx.shape), v[:, 1].reshape(xx.shape)
 
 
@@ -162,8 +166,12 @@ def plot_velocity_field(model, t: float, ax=None, kind: str = "quiver", conditio
     the field already evaluated, ``velocity_on_grid(model, t, condition, n_grid)``, drawn as is.
     """
     check_choice("kind", kind, ("quiver", "stream"))
+    t = check_real("t", t, low=0.0, high=1.0)
     density = check_real("density", density, low=0.05, high=5.0)
     width = check_real("width", width, low=0.0, high=0.1, low_open=True)
+    if grid is not None and not (isinstance(grid, (tuple, list)) and len(grid) == 4
+                                 and len({np.shape(part) for part in grid}) == 1):
+        raise ValueError(f"grid must be the four arrays (xx, yy, u, v) of velocity_on_grid, got {_short(grid)}")
     xx, yy, u, v = grid if grid is not None else velocity_on_grid(model, t, condition, n_grid)   # before a figure
     fig, ax = new_axes(ax)
     if base is not None:
@@ -386,6 +394,7 @@ def plot_field_error(model, field, t: float, ax=None, points=None, n_grid: int =
     ``points`` (N, 2), e.g. samples of x_t, are drawn on top, to show where the error matters.
     ``vmax`` fixes the colour scale (share it between panels). Returns the Figure.
     """
+    check_model(field, "field", dim=2)
     xx, yy, u, v = velocity_on_grid(model, t, n_grid=n_grid)
     _, _, u_exact, v_exact = velocity_on_grid(field, t, n_grid=n_grid)
     error = np.hypot(u - u_exact, v - v_exact)

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import MAX_SAMPLES, as_points, check_choice, check_positive_int, make_generator
+from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, as_conditions, as_points, check_choice, check_model,
+                      check_point_steps, check_positive_int, make_generator)
 from .base_distributions import sample_base
 from .loaders import RandomBatches
 from .paths import pairs_loss
-from .solvers import solve_ode, solver_names
+from .solvers import broadcast_condition, solve_ode, solver_names
 from .training import TIME_SAMPLINGS, TrainingResult, _times, check_trainable, check_training_budget, run_steps
 
 
@@ -52,14 +53,14 @@ def reflow_pairs(model: nn.Module, n_pairs: int = 8000, base: str = "gaussian", 
         seed, generator: make the draw of x0 reproducible.
     """
     device = check_trainable(model)[0].device
+    check_model(model, dim=2)
     n_pairs = check_positive_int("n_pairs", n_pairs, maximum=MAX_SAMPLES)
+    check_point_steps(check_positive_int("n_steps", n_steps, maximum=MAX_ODE_STEPS), n_pairs, f"n_pairs={n_pairs}")
     check_choice("method", method, solver_names())
+    conditions = broadcast_condition(conditions, n_pairs, model, name="conditions")
     x0 = sample_base(base, n_pairs, seed=seed, generator=generator, device=device)
     solution = solve_ode(model, x0, n_steps=n_steps, method=method, condition=conditions)
-    if conditions is not None:
-        conditions = torch.as_tensor(conditions, dtype=torch.float32)
-        conditions = conditions.expand(n_pairs, -1).clone() if conditions.dim() == 1 else conditions
-    return ReflowPairs(x0, solution.x, conditions)
+    return ReflowPairs(x0, solution.x, None if conditions is None else conditions.clone())
 
 
 def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, batch_size: int = 256,
@@ -74,6 +75,7 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     progress: show a tqdm bar (None: unless GEN_MODELS_PROGRESS=0).
     """
     device = check_trainable(model)[0].device
+    check_model(model, dim=2)
     if not isinstance(pairs, ReflowPairs):
         raise TypeError(f"pairs must be a ReflowPairs (from reflow_pairs), got {type(pairs).__name__}")
     n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
@@ -85,10 +87,12 @@ def train_on_pairs(model: nn.Module, pairs: ReflowPairs, n_steps: int = 1000, ba
     if (pairs.conditions is None) != (not width):
         raise ValueError(f"{type(model).__name__} takes conditions of width {width}; pairs.conditions is "
                          f"{'missing' if pairs.conditions is None else tuple(pairs.conditions.shape)}")
+    conditions = pairs.conditions if pairs.conditions is None else \
+        as_conditions("pairs.conditions", pairs.conditions, len(x1), width)
     rng = make_generator(seed, generator)
     # The partner x0 travels with each x1 as an extra "condition" column block, so that a
     # batch always holds whole pairs.
-    extras = x0 if pairs.conditions is None else torch.cat([x0, pairs.conditions.float().to(x0.device)], dim=1)
+    extras = x0 if conditions is None else torch.cat([x0, conditions.to(x0.device)], dim=1)
     batches = RandomBatches(x1, batch_size, extras, generator=rng, device=device)
 
     def batch_loss() -> torch.Tensor:

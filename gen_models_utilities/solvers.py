@@ -11,6 +11,7 @@ read; a new method is one ``register_solver(Solver(name, order, evaluations, ste
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -19,8 +20,10 @@ from torch import nn
 from torchdiffeq import odeint
 
 from .base_distributions import sample_base
-from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_points, as_real_tensor, check_choice, check_finite,
-                      check_model, check_positive_int, check_real)
+from .models import ExtrapolationWarning, call_model
+from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_list, as_points, as_real_tensor, caller_stacklevel,
+                      check_callable, check_choice, check_finite, check_model, check_name, check_point_steps,
+                      check_positive_int, check_real, describe_model)
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]   # (x (B, 2), t) -> (B, 2)
 
@@ -82,10 +85,9 @@ def register_solver(solver: Solver) -> Solver:
     """Add ``solver`` to ``SOLVERS`` (replacing one of the same name) and return it."""
     if not isinstance(solver, Solver):
         raise TypeError(f"solver must be a Solver, got {_short(solver)}")
-    if not isinstance(solver.name, str) or not solver.name:
-        raise ValueError(f"solver.name must be a non-empty string, got {_short(solver.name)}")
-    if solver.step is not None and not callable(solver.step):
-        raise TypeError(f"solver.step must be callable as step(velocity, x, t, h), got {_short(solver.step)}")
+    check_name("solver.name", solver.name)
+    if solver.step is not None:
+        check_callable("solver.step", solver.step, "step(velocity, x, t, h)")
     check_positive_int("solver.order", solver.order)
     check_positive_int("solver.evaluations", solver.evaluations)
     SOLVERS[solver.name] = solver
@@ -118,9 +120,7 @@ class CountingVelocity:
     def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
         self.nfe += 1
         t_column = torch.full((x.shape[0], 1), float(t), device=x.device, dtype=x.dtype)
-        if self.condition is None:
-            return self.model(x, t_column)
-        return self.model(x, t_column, self.condition)
+        return call_model(self.model, x, t_column, self.condition)
 
 
 @dataclass
@@ -134,28 +134,46 @@ class ODESolution:
     nfe: int
 
 
-def broadcast_condition(condition, batch: int, model) -> torch.Tensor | None:
-    """A condition of shape (C,), (1, C) or (B, C) as (B, C); checked against ``model``."""
+def broadcast_condition(condition, batch: int, model, name: str = "condition") -> torch.Tensor | None:
+    """A condition of shape (C,), (1, C) or (B, C) as (B, C); checked against ``model`` (``name``: the
+    argument the caller passed it as)."""
     width = getattr(model, "condition_dim", None)
     if condition is None:
         if width:
-            raise ValueError(f"{type(model).__name__} needs condition=(B, {width}) or ({width},)")
+            raise ValueError(f"{type(model).__name__} needs {name}=(B, {width}) or ({width},)")
         return None
-    condition = check_finite("condition", as_real_tensor("condition", condition, allow_bool=True).float())
+    if width == 0:
+        raise ValueError(f"{name} must be None for {describe_model(model)}, got {_short(condition)}")
+    condition = check_finite(name, as_real_tensor(name, condition, allow_bool=True).float())
+    shape = tuple(condition.shape)
     if condition.dim() > 2:
-        raise ValueError(f"condition must have shape (C,), (1, C) or (B, C), got shape {tuple(condition.shape)}")
-    if condition.dim() == 0:
-        condition = condition.reshape(1, 1)
-    if condition.dim() == 1:
-        condition = condition[None]
+        raise ValueError(f"{name} must have shape (C,), (1, C) or (B, C), got shape {shape}")
+    if condition.dim() < 2:
+        condition = condition.reshape(1, -1)                 # (C,) -> (1, C); a number -> (1, 1)
     if width is not None and condition.shape[1] != width:
-        raise ValueError(f"condition must be {width} wide for {type(model).__name__}, "
-                         f"got shape {tuple(condition.shape)}")
+        hint = (f"; one-hot codes come from class_code(labels, {width})"
+                if getattr(model, "condition_kind", None) == "onehot" else "")
+        raise ValueError(f"{name} must be {width} wide for {type(model).__name__}, got shape {shape}{hint}")
     if condition.shape[0] == 1:
         condition = condition.expand(batch, -1)
     if condition.shape[0] != batch:
-        raise ValueError(f"condition has {condition.shape[0]} rows for {batch} samples")
+        raise ValueError(f"{name} has {condition.shape[0]} rows for {batch} samples (give one row, or one per sample)")
     return condition
+
+
+def warn_if_extrapolation(model, condition: torch.Tensor | None) -> None:
+    """One ``ExtrapolationWarning`` when a model that knows its trained range (``is_extrapolation``, the
+    radius model's ``trained_radius_range``) is asked for conditions outside it."""
+    if condition is None or not hasattr(model, "is_extrapolation"):
+        return
+    low, high = float(condition.min()), float(condition.max())
+    if model.is_extrapolation(low) or model.is_extrapolation(high):
+        seen_low, seen_high = model.trained_radius_range.tolist()
+        asked = f"{low:.2f}" if low == high else f"{low:.2f} to {high:.2f}"
+        warnings.warn(ExtrapolationWarning(
+            f"condition asks {type(model).__name__} for radius {asked}, outside the radii it was trained on, "
+            f"{seen_low:.2f} to {seen_high:.2f} (trained_radius_range): its samples there are extrapolation, "
+            f"not learned"), stacklevel=caller_stacklevel())
 
 
 def _weights(model) -> torch.Tensor | None:
@@ -173,7 +191,8 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
         method: a fixed-step method of ``SOLVERS`` ('euler', 'midpoint', 'heun', 'rk4'; n_steps
             equal steps) or 'dopri5' (adaptive; n_steps only sets how many trajectory points
             are reported).
-        condition: (C,), (1, C) or (B, C) for conditional models.
+        condition: (C,), (1, C) or (B, C) for conditional models. A radius outside the radii a
+            radius model was trained on gives one ``models.ExtrapolationWarning``.
         return_trajectory: keep every intermediate point, (n_steps + 1, B, 2).
         t0, t1: integrate backwards with t1 < t0 (from data to base).
     """
@@ -182,10 +201,11 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
     t0, t1 = check_real("t0", t0), check_real("t1", t1)
     rtol = check_real("rtol", rtol, low=0.0, low_open=True)
     atol = check_real("atol", atol, low=0.0, low_open=True)
-    check_model(model)
     if not isinstance(x0, torch.Tensor):
         raise TypeError(f"x0 must be a tensor of shape (B, D), got {_short(x0)}")
     checked = as_points("x0", x0, dim=x0.shape[1] if x0.dim() == 2 and x0.shape[1] else 2)
+    check_model(model, dim=checked.shape[1], points="x0")
+    check_point_steps(n_steps, checked.shape[0], f"x0 of {checked.shape[0]} points")
     weights = _weights(model)                  # one rule: x0 moves to the model's device and dtype
     if weights is not None:
         x0 = checked.to(weights.device, weights.dtype)
@@ -198,6 +218,7 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
         model.eval()
     device = x0.device
     velocity = CountingVelocity(model, broadcast_condition(condition, x0.shape[0], model))
+    warn_if_extrapolation(model, velocity.condition)
     if velocity.condition is not None:
         velocity.condition = velocity.condition.to(device)
     times = torch.linspace(t0, t1, n_steps + 1)
@@ -219,7 +240,11 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
 def generate(model, n_samples: int = 1000, base: str = "gaussian", n_steps: int = 100,
              method: str = "euler", condition=None, seed=None, generator=None,
              return_trajectory: bool = False) -> ODESolution:
-    """Draw ``n_samples`` from ``base`` and carry them to t = 1 along ``model``'s field."""
+    """Draw ``n_samples`` from ``base`` and carry them to t = 1 along ``model``'s field (see ``solve_ode``)."""
+    check_model(model, dim=2)
+    n_samples = check_positive_int("n_samples", n_samples, maximum=MAX_SAMPLES)
+    check_point_steps(check_positive_int("n_steps", n_steps, maximum=MAX_ODE_STEPS), n_samples,
+                      f"n_samples={n_samples}")
     x0 = sample_base(base, n_samples, seed=seed, generator=generator)
     return solve_ode(model, x0, n_steps=n_steps, method=method, condition=condition,
                      return_trajectory=return_trajectory)
@@ -231,6 +256,8 @@ def solver_sweep(model, x0: torch.Tensor, budgets=(1, 2, 4, 8, 16, 64), conditio
     A method takes ``Solver.steps_for_budget(budget)`` steps; budgets too small for one step are
     skipped. Returns {method: [ODESolution, ...]} in budget order (read ``.nfe`` and ``.x``).
     """
+    budgets = [check_positive_int("budgets entry", budget, maximum=MAX_ODE_STEPS)
+               for budget in as_list("budgets", budgets, "numbers of network evaluations")]
     return {name: [solve_ode(model, x0, n_steps=SOLVERS[name].steps_for_budget(budget), method=name,
                              condition=condition)
                    for budget in budgets if SOLVERS[name].steps_for_budget(budget) > 0]

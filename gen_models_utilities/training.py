@@ -22,7 +22,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ._checks import (MAX_SAMPLES, MAX_TRAIN_STEPS, _short, as_conditions, as_labels, as_points, check_choice,
-                      check_device, check_module, check_positive_int, check_real, describe_model, make_generator)
+                      check_device, check_flag, check_model, check_module, check_positive_int, check_real,
+                      describe_model, make_generator)
 from .base_distributions import get_base
 from .couplings import get_coupling
 from .loaders import RandomBatches, radius_of
@@ -86,6 +87,8 @@ def conditions_for(model: nn.Module, points: torch.Tensor, labels=None, conditio
         return class_code(as_labels("labels", labels, points.shape[0], width), width)
     if kind == "radius":
         return radius_of(points)
+    if width:                                  # a condition this function cannot make up
+        raise ValueError(f"conditions must be given for {describe_model(model)}: (N, {width}), one row per point")
     return None
 
 
@@ -133,7 +136,7 @@ def run_steps(model: nn.Module, batch_loss, n_steps: int, lr: float, schedule: s
     ``result.seconds``, shows a tqdm bar (``progress``; None: unless GEN_MODELS_PROGRESS=0)
     and leaves the model in eval mode.
     """
-    if progress is None:
+    if check_flag("progress", progress, allow_none=True) is None:
         progress = os.environ.get("GEN_MODELS_PROGRESS", "1") != "0"
     optimizer = make_optimizer(model, lr)
     model.train()
@@ -199,6 +202,7 @@ def train(model: nn.Module, data, base: str = "gaussian", n_steps: int = 2000, b
         a TrainingResult with the loss of every step.
     """
     parameters = check_trainable(model)
+    check_model(model, dim=2)
     base_distribution = get_base(base)
     n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
     check_choice("time_sampling", time_sampling, TIME_SAMPLINGS)

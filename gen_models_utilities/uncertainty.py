@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from scipy import stats
 
-from ._checks import _short, check_positive_int, check_real
+from ._checks import _short, as_list, check_positive_int, check_real
 
 Z95 = 1.959963984540054        # the two-sided 95% point of the standard normal
 
@@ -55,7 +55,7 @@ def over_seeds(measure: Callable[[int], float], seeds=(0, 1, 2)) -> Estimate:
     """``measure(seed)`` for each seed: the mean with the 95% Student-t interval of a mean."""
     if not callable(measure):
         raise TypeError(f"measure must be callable as measure(seed) -> float, got {_short(measure)}")
-    seeds = list(seeds)
+    seeds = as_list("seeds", seeds, "seeds")
     if len(seeds) < 2:
         raise ValueError(f"seeds must hold at least 2 seeds to measure noise, got {_short(seeds)}")
     return from_values([check_real(f"measure({seed})", measure(seed)) for seed in seeds])
@@ -63,7 +63,7 @@ def over_seeds(measure: Callable[[int], float], seeds=(0, 1, 2)) -> Estimate:
 
 def from_values(values) -> Estimate:
     """The mean of repeated measurements (one per seed) with its 95% Student-t interval."""
-    values = np.asarray([check_real("values entry", v) for v in values], dtype=float)
+    values = np.asarray([check_real("values entry", v) for v in as_list("values", values, "numbers")], dtype=float)
     if len(values) < 2:
         raise ValueError(f"values must hold at least 2 measurements, got {len(values)}")
     mean = float(values.mean())

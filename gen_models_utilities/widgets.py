@@ -29,6 +29,7 @@ import inspect
 import io
 import struct
 import threading
+import warnings
 import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -44,7 +45,7 @@ from .data import create_ring_gaussians
 from .couplings import COUPLINGS
 from .guidance import requested_mode_fraction, sample_guided
 from .live_training import LIVE_COUPLINGS, LiveTrainer, pause_all
-from .models import class_code
+from .models import ExtrapolationWarning, class_code
 from .metrics import off_mode_fraction, path_straightness, ring_quality, samples_per_mode
 from .plotting import (LIMIT, _dots, class_color, fit_margins, plot_conditional_samples_continuous,
                        plot_conditional_samples_discrete, plot_loss, plot_velocity_field, square_axes,
@@ -321,8 +322,10 @@ def draw_radius(models, radius: float = 3.0, base: str = "gaussian", n_samples: 
     """
     model = pick_model(models, base, kind="radius")
     radius = check_real("radius", radius, low=0.0, high=LIMIT, low_open=True)
-    samples = generate(model, quick_count(n_samples) if quick else n_samples, base=base, n_steps=n_steps,
-                       condition=torch.tensor([radius]), seed=seed).x
+    with warnings.catch_warnings():            # the picture itself says "extrapolation" in its title
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        samples = generate(model, quick_count(n_samples) if quick else n_samples, base=base, n_steps=n_steps,
+                           condition=torch.tensor([radius]), seed=seed).x
     low, high = model.trained_radius_range.tolist()
     trained = None if low != low else (low, high)
     data = background_data()[0] if data is None else data
@@ -470,7 +473,10 @@ def draw_training(trainer, t: float = 0.5, loss_floor: float | None = None, canv
     Args:
         trainer: a ``live_training.LiveTrainer``.
         t: the time of the velocity field drawn on the right, in [0, 1].
-        loss_floor: the loss of the exact marginal field, drawn as a dashed line (None: none).
+        loss_floor: the loss of the exact marginal field for a Gaussian base, random (independent)
+            pairs and uniform t (``RingMarginalField().average_loss_floor()``), drawn as a dashed
+            line only while the trainer uses that base and coupling: another base or minibatch
+            OT has another floor, so there the legend says the line is hidden. None: no line.
 
     Returns:
         (figure, text): the plot and a line with the step, the recent loss, the speed and the
@@ -479,9 +485,10 @@ def draw_training(trainer, t: float = 0.5, loss_floor: float | None = None, canv
     t = check_real("t", t, low=0.0, high=1.0)
     frame = trainer.frame(t)
     losses = np.asarray(frame.losses, dtype=float)
+    floor = loss_floor if (trainer.base, trainer.coupling) == ("gaussian", "independent") else None
     x_top = _nice_ceiling(max(100, len(losses)))
     y_top = _nice_ceiling(1.1 * max(float(losses[:20].mean()) if len(losses) else 1.0,
-                                    loss_floor or 0.0, 1e-3))
+                                    floor or 0.0, 1e-3))
     canvas = canvas or Canvas()
 
     def build(fig):
@@ -491,8 +498,10 @@ def draw_training(trainer, t: float = 0.5, loss_floor: float | None = None, canv
         curve.set_ylim(0, y_top)
         curve.set_xlabel("training step")
         curve.set_ylabel("MSE loss")
-        if loss_floor is not None:
-            curve.axhline(loss_floor, color="0.3", ls="--", lw=1, label="exact field's loss")
+        if floor is not None:
+            curve.axhline(floor, color="0.3", ls="--", lw=1, label="exact loss (Gaussian base, random pairs)")
+        elif loss_floor is not None:
+            curve.plot([], [], color="0.3", ls="--", lw=1, label="no exact-loss line for this base/pairing")
         points = np.asarray(trainer.data)
         _dots(samples, points, 1.8, "0.6", 0.4, "data $p_1$")
         _legend(samples, "tab:red")
@@ -501,7 +510,8 @@ def draw_training(trainer, t: float = 0.5, loss_floor: float | None = None, canv
             square_axes(ax, " ")
         fig.tight_layout()
 
-    curve, samples, field = canvas.axes(("training", trainer.base, x_top, y_top, loss_floor, id(trainer.data)), build)
+    key = ("training", trainer.base, trainer.coupling, x_top, y_top, floor, id(trainer.data))
+    curve, samples, field = canvas.axes(key, build)
     if len(losses):
         plot_loss(losses, ax=curve, window=min(50, len(losses)), title=f"loss after {_plural(len(losses), 'step')}")
     else:

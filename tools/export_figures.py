@@ -10,6 +10,7 @@ running the command twice writes identical bytes. The models are the shipped che
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from gen_models_utilities.base_distributions import BASES, canonical_base_name, 
 from gen_models_utilities.pretrained import load_pretrained
 from gen_models_utilities.data import create_ring_gaussians
 from gen_models_utilities.metrics import ring_quality
-from gen_models_utilities.models import class_code
+from gen_models_utilities.models import ExtrapolationWarning, class_code
 from gen_models_utilities.plotting import (plot_conditional_samples_continuous, plot_conditional_samples_discrete,
                                            plot_pairs, plot_samples, plot_velocity_field)
 from gen_models_utilities.solvers import generate
@@ -84,9 +85,11 @@ def conditional_modes_figure(model, base: str = "gaussian", n_per_mode: int = 15
 def radius_figure(model, base: str = "gaussian", radii=RADII, n_per_radius: int = 150, n_steps: int = 100):
     """Samples of the radius model at several radii; radii it never saw are marked as extrapolation."""
     data, _ = create_ring_gaussians(2000, seed=7)
-    by_radius = {float(r): generate(model, n_per_radius, base=base, n_steps=n_steps, seed=i,
-                                    condition=torch.tensor([float(r)])).x
-                 for i, r in enumerate(radii)}
+    with warnings.catch_warnings():            # the figure marks the radii outside training itself
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        by_radius = {float(r): generate(model, n_per_radius, base=base, n_steps=n_steps, seed=i,
+                                        condition=torch.tensor([float(r)])).x
+                     for i, r in enumerate(radii)}
     low, high = model.trained_radius_range.tolist()
     trained = None if low != low else (low, high)
     return plot_conditional_samples_continuous(by_radius, real_data=data, trained_range=trained,

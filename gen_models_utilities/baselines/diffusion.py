@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._checks import as_points, check_choice, check_positive_int, check_real, make_generator
+from .._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_points, check_choice, check_model, check_point_steps,
+                       check_positive_int, check_real, make_generator)
 from ..base_distributions import sample_base
 from ..loaders import RandomBatches
 from ..models import VelocityField, register_model_class
@@ -49,7 +50,7 @@ class NoiseSchedule:
     def __post_init__(self):
         check_real("beta_min", self.beta_min, low=0.0, low_open=True)
         check_real("beta_max", self.beta_max, low=self.beta_min)
-        check_real("s_min", self.s_min, low=0.0, high=0.5)
+        check_real("s_min", self.s_min, low=0.0, high=0.5, low_open=True)
 
     def beta(self, s: torch.Tensor) -> torch.Tensor:
         """Noise rate beta(s), same shape as s."""
@@ -108,7 +109,10 @@ def train_diffusion(model: nn.Module, data, n_steps: int = 2000, batch_size: int
     batches drawn from memory), with s ~ U[0, 1], eps ~ N(0, I) and ``noise_prediction_loss``.
     """
     check_trainable(model)
+    check_model(model, dim=2, kinds=(None,), predicts=None)       # any unconditional model(x, s)
     n_steps, batch_size, lr = check_training_budget(n_steps, batch_size, lr, schedule)
+    if noise_schedule is not None and not isinstance(noise_schedule, NoiseSchedule):
+        raise TypeError(f"noise_schedule must be a NoiseSchedule or None, got {_short(noise_schedule)}")
     noise_schedule = noise_schedule or NoiseSchedule()
     rng = make_generator(seed)
     batches = RandomBatches(as_points("data", data), batch_size, generator=rng)
@@ -142,8 +146,7 @@ class DiffusionModel(nn.Module):
         super().__init__()
         self.network = VelocityField(time_emb_dim, hidden_dim)
         self.schedule = NoiseSchedule(beta_min, beta_max)
-        self.config = {"time_emb_dim": time_emb_dim, "hidden_dim": hidden_dim,
-                       "beta_min": beta_min, "beta_max": beta_max}
+        self.config = {**self.network.config, "beta_min": float(beta_min), "beta_max": float(beta_max)}
 
     def forward(self, x: torch.Tensor, s) -> torch.Tensor:
         """Predicted noise at x: (B, 2) and diffusion time s: (B, 1) (or a float)."""
@@ -161,6 +164,8 @@ class ProbabilityFlowField(nn.Module):
     'linear' s (DDPM's), 'log_snr' the log signal-to-noise ratio, or 'flow' flow matching's
     time t = a / (a + b). u = 0 is pure noise and u = 1 (almost) data. Call as ``field(x, u)``.
     """
+
+    dim, predicts, condition_kind, condition_dim = 2, "velocity", None, 0     # what the solvers' door reads
 
     def __init__(self, diffusion: DiffusionModel, clock: str = "linear"):
         super().__init__()
@@ -200,6 +205,8 @@ class NoiseAsVelocity(nn.Module):
     schedule's noisiest t (about 0.007, where s = 1) are read at that t. Call as ``field(x, t)``.
     """
 
+    dim, predicts, condition_kind, condition_dim = 2, "velocity", None, 0     # what the solvers' door reads
+
     def __init__(self, diffusion: DiffusionModel):
         super().__init__()
         if not isinstance(diffusion, DiffusionModel):
@@ -232,8 +239,9 @@ def sample_ancestral(model: DiffusionModel, n_samples: int = 1000, n_steps: int 
     """
     if not isinstance(model, DiffusionModel):
         raise TypeError(f"model must be a DiffusionModel, got {type(model).__name__}")
-    n_samples = check_positive_int("n_samples", n_samples)
-    n_steps = check_positive_int("n_steps", n_steps)
+    n_samples = check_positive_int("n_samples", n_samples, maximum=MAX_SAMPLES)
+    n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_ODE_STEPS)
+    check_point_steps(n_steps, n_samples, f"n_samples={n_samples}")
     rng = make_generator(seed)
     model.eval()
     schedule = model.schedule

@@ -16,11 +16,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._checks import as_points, check_choice, check_positive_int, check_real
+from .._checks import (MAX_ODE_STEPS, MAX_SAMPLES, as_points, as_real_tensor, check_callable, check_choice, check_model,
+                       check_positive_int, check_real, make_generator)
 from ..base_distributions import BASES, get_base
 from ..data import RING_MODES, RING_RADIUS, RING_STD, ring_mode_centers
+from ..models import call_model
 from ..plotting import square_axes
 from ..solvers import broadcast_condition, solve_ode, solver_names
+
+
+MAX_PROBES = 10_000             # Hutchinson probes of one estimate (its noise falls as 1 / sqrt(n_probes))
 
 
 def velocity_and_divergence(velocity, x: torch.Tensor, t: torch.Tensor,
@@ -54,8 +59,11 @@ def hutchinson_divergence(velocity, x: torch.Tensor, t, n_probes: int = 1, probe
     D of them. probe: 'rademacher' (entries +-1) or 'gaussian' (N(0, 1)). Returns (B,), the
     mean over ``n_probes`` probes; its variance falls as 1 / n_probes.
     """
-    n_probes = check_positive_int("n_probes", n_probes)
+    check_callable("velocity", velocity, "velocity(x, t)")
+    x = as_real_tensor("x", x)
+    n_probes = check_positive_int("n_probes", n_probes, maximum=MAX_PROBES)
     probe = check_choice("probe", probe, ("rademacher", "gaussian"))
+    generator = make_generator(generator=generator)
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         v = velocity(x, t)
@@ -81,9 +89,7 @@ class AugmentedField(nn.Module):
         self.create_graph = create_graph
 
     def velocity(self, x: torch.Tensor, t) -> torch.Tensor:
-        if self.condition is None:
-            return self.model(x, t)
-        return self.model(x, t, self.condition)
+        return call_model(self.model, x, t, self.condition)
 
     def forward(self, state: torch.Tensor, t) -> torch.Tensor:
         x = state[:, :-1]
@@ -104,7 +110,7 @@ def base_log_density(base: str, x: torch.Tensor) -> torch.Tensor:
         known = [name for name, b in BASES.items() if b.log_density is not None]
         raise ValueError(f"base must have a known density, one of {known}, got {base!r} "
                          f"(the {entry.label} has no density formula)")
-    return entry.log_density(x)
+    return entry.log_density(as_points("x", x))
 
 
 def ring_log_density(x, n_modes: int = RING_MODES, radius: float = RING_RADIUS, std: float = RING_STD) -> torch.Tensor:
@@ -129,8 +135,9 @@ def log_likelihood(model, x1, base: str = "gaussian", n_steps: int = 32, method:
     the ODE solver's error. With ``return_base_points`` also returns x0: (B, 2).
     """
     base_log_density(base, torch.zeros(1, 2))                 # refuses a base without a density
+    check_model(model, dim=2, points="x1")
     method = check_choice("method", method, solver_names())
-    n_steps = check_positive_int("n_steps", n_steps)
+    n_steps = check_positive_int("n_steps", n_steps, maximum=MAX_ODE_STEPS)
     points = as_points("x1", x1)
     device = next(model.parameters(), points).device if isinstance(model, nn.Module) else points.device
     points = points.to(device)
@@ -145,6 +152,9 @@ def log_likelihood(model, x1, base: str = "gaussian", n_steps: int = 32, method:
     return (log_p, x0) if return_base_points else log_p
 
 
+MAX_GRID = 1000                # grid points per side of a density picture
+
+
 def plot_sample_densities(samples: dict, limit: float = 5.0, n_grid: int = 120, max_points: int = 1000):
     """The exact ring density beside a seaborn kernel density estimate of each sample set.
 
@@ -152,13 +162,16 @@ def plot_sample_densities(samples: dict, limit: float = 5.0, n_grid: int = 120, 
     panels sharing the axes: the true density (filled contours of p), then one KDE per entry.
     Returns the Figure.
     """
+    if not isinstance(samples, dict) or not samples:
+        raise ValueError(f"samples must be a non-empty dict {{title: (N, 2) points}}, got {type(samples).__name__}")
+    limit = check_real("limit", limit, low=0.0, low_open=True)
+    n_grid = check_positive_int("n_grid", n_grid, minimum=2, maximum=MAX_GRID)
+    max_points = check_positive_int("max_points", max_points, maximum=MAX_SAMPLES)
+    points = {title: as_points(f"samples[{title!r}]", x)[:max_points].detach().cpu().numpy()
+              for title, x in samples.items()}
     import matplotlib.pyplot as plt           # plotting libraries load when a figure is drawn, not at import
     import seaborn as sns
 
-    if not isinstance(samples, dict) or not samples:
-        raise ValueError(f"samples must be a non-empty dict {{title: (N, 2) points}}, got {type(samples).__name__}")
-    points = {title: as_points(f"samples[{title!r}]", x)[:max_points].detach().cpu().numpy()
-              for title, x in samples.items()}
     axis = np.linspace(-limit, limit, n_grid)
     xx, yy = np.meshgrid(axis, axis)
     density = ring_log_density(np.stack([xx.ravel(), yy.ravel()], axis=1)).exp().numpy().reshape(xx.shape)

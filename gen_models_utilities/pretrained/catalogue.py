@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
-from .._checks import _short, check_choice
+from .._checks import _short, check_choice, check_name
 from ..base_distributions import BASES, canonical_base_name
 from .store import load_checkpoint
 
@@ -47,6 +47,11 @@ def register_model_kind(kind: ModelKind) -> ModelKind:
     """Add ``kind`` to ``MODEL_KINDS`` (replacing one of the same name) and return it."""
     if not isinstance(kind, ModelKind):
         raise TypeError(f"kind must be a ModelKind, got {_short(kind)}")
+    check_name("kind.name", kind.name)
+    if not isinstance(kind.recipe, Mapping):
+        raise TypeError(f"kind.recipe must be a dict of training settings, got {_short(kind.recipe)}")
+    if kind.base is not None and kind.base not in BASES:
+        raise ValueError(f"kind.base must be None or one of {list(BASES)}, got {_short(kind.base)}")
     MODEL_KINDS[kind.name] = kind
     return kind
 

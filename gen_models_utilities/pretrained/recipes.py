@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .._checks import check_choice
 from ..baselines import cnf, diffusion
 from ..data import create_ring_gaussians
 from ..guidance import requested_mode_fraction
@@ -36,6 +37,9 @@ def measure_quality(model, base: str, n_samples: int = 2000, seed: int = 1) -> d
     if kind is None:
         quality = ring_quality(generate(model, n_samples, base=base, n_steps=100, seed=seed).x)
         return {"w2": round(quality.w2, 4), "off_mode_fraction": round(quality.off_mode_fraction, 4)}
+    if kind not in ("onehot", "radius"):
+        raise ValueError(f"model must be an unconditional, one-hot or radius model, got {type(model).__name__} "
+                         f"with condition_kind {kind!r}")
     if kind == "onehot":
         hits = []
         for mode in range(model.condition_dim):
@@ -112,7 +116,8 @@ def train_recipe(kind: str, base: str, n_steps: int | None = None, seed: int = 0
     spec = recipe(kind, base)
     if n_steps is not None:
         spec["n_steps"] = n_steps
-    trainer, quality = TRAINERS[spec.get("trainer", "reflow" if "teacher" in spec else "flow_matching")]
+    trainer, quality = TRAINERS[check_choice(f"the {kind!r} recipe's trainer", spec.get(
+        "trainer", "reflow" if "teacher" in spec else "flow_matching"), tuple(TRAINERS))]
     model, result = trainer(spec, seed, progress)
     return model, {"recipe_name": f"{kind}_{spec['base']}", "base": spec["base"], "recipe": spec,
                    "steps": spec["n_steps"], "train_seconds": round(result.seconds, 1),

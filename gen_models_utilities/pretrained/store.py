@@ -8,13 +8,14 @@ unpickle code. The shipped checkpoints are listed in ``pretrained.catalogue``.
 """
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .._checks import _short
+from .._checks import _short, check_device
 from .._version import __version__
 from ..files import atomic_write
 from ..models import MODEL_CLASSES
@@ -35,11 +36,17 @@ def _check_plain(name: str, value) -> None:
     if type(value) is dict:
         for key, item in value.items():
             if type(key) is not str:
-                raise TypeError(f"metadata {name} must have str keys, got the key {_short(key)}")
+                raise TypeError(f"{name} must have str keys, got the key {_short(key)}")
             _check_plain(f"{name}[{key!r}]", item)
         return
-    raise TypeError(f"metadata {name} must be a plain value (str, int, float, bool, None, or a list or dict "
+    raise TypeError(f"{name} must be a plain value (str, int, float, bool, None, or a list or dict "
                     f"of them), got {type(value).__name__} {_short(value)}")
+
+
+def _unpickler_reason(error: Exception) -> str:
+    """The safe unpickler's own reason ('Unsupported operand 110', 'Unsupported global: ...') in torch's message."""
+    text = str(error).split("WeightsUnpickler error:")[-1]
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
 
 
 class CheckpointError(ValueError):
@@ -57,11 +64,14 @@ def save_checkpoint(model: nn.Module, path, **metadata) -> Path:
     name = type(model).__name__
     if name not in MODEL_CLASSES:
         raise TypeError(f"model must be one of {sorted(MODEL_CLASSES)}, got {name}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name ending in .pt, got {_short(path)}")
     path = Path(path)
     if path.suffix != ".pt":
         raise ValueError(f"path must end in .pt, got {str(path)!r}")
     for key, value in metadata.items():      # what load_checkpoint can read back: plain data only
-        _check_plain(key, value)
+        _check_plain(f"metadata {key}", value)
+    _check_plain("model.config", dict(getattr(model, "config", {})))
     payload = {
         "format_version": FORMAT_VERSION,
         "model_class": name,
@@ -80,14 +90,25 @@ def load_checkpoint(path, expected_class: str | type | None = None, map_location
     code when unpickled, other format versions, unknown or unexpected model classes, and
     weights that do not fit the architecture.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name, got {_short(path)}")
+    if not (expected_class is None or isinstance(expected_class, str)
+            or (isinstance(expected_class, type) and issubclass(expected_class, nn.Module))):
+        raise TypeError(f"expected_class must be a model class or its name, one of {sorted(MODEL_CLASSES)}, "
+                        f"got {_short(expected_class)}")
+    if isinstance(map_location, (str, torch.device)):          # a dict or a function is torch's to check
+        check_device("map_location", map_location)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        if "global" not in str(error).lower():                 # no code named, but not torch's plain data either
+            raise CheckpointError(f"{path.name} is not a plain-data checkpoint and was refused: "
+                                  f"{_unpickler_reason(error)}") from None
         raise CheckpointError(f"{path.name} is not a plain-data checkpoint and was refused "
-                              f"(loading it would need to run code): {str(error).splitlines()[0]}") from None
+                              f"(loading it would need to run code): {_unpickler_reason(error)}") from None
     except Exception as error:  # truncated or not a torch file at all
         raise CheckpointError(f"{path.name} is not a readable checkpoint: {type(error).__name__}: {error}") from None
     if not isinstance(payload, dict) or "format_version" not in payload:
