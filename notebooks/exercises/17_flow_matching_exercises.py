@@ -38,6 +38,9 @@ if "google.colab" in sys.modules:   # on Colab: install the package these notebo
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", package], check=True)
 
 # %%
+import inspect
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -148,10 +151,10 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# At $t = 0$ every arrow points at the empty centre, and at $t = 1$ every arrow points away from it;
-# the pull into the eight blobs (dots: the mode centres) is the work of the times in between. The check above
-# measured how far the network is from $-x$ and $x$: it is further off at $t = 1$, where the field
-# is largest.
+# At $t = 0$ the arrows point at the empty centre (close to $-x$), and at $t = 1$ they point away
+# from it (close to $x$), as the check above measured for the network; the pull into the eight blobs
+# (dots: the mode centres) is the work of the times in between. The network is further from $x$ at
+# $t = 1$, where the field is largest.
 
 # %% [markdown] tags=["exercise-3"]
 # ## Exercise 3 (17.3): the exact marginal velocity at any point
@@ -292,7 +295,8 @@ with torch.no_grad():
 # one AdamW step on `fm_loss(model, x0, x1, t)`. Draw every batch from `generator`, so the run is
 # reproducible, and return the model (in eval mode) with the list of losses.
 #
-# The check draws 1000 samples with 50 Euler steps and measures them with `ring_quality`. It passes
+# The check draws samples with Euler steps (how many of each: its signature, printed below) and
+# measures them with `ring_quality`. It passes
 # when at most 10% of the samples lie off every mode (the data itself: 1.1%) and every mode holds
 # about its share, within a budget of 2000 steps. Before you run: which of your choices matter most
 # in so few steps (batch size, learning rate, how it decays)? A learning rate that decays to 0
@@ -324,6 +328,9 @@ def train_my_model(n_steps=2000, batch_size=256, lr=2e-3, seed=0):
 
 
 my_model, my_losses = train_my_model()
+
+# %% tags=["exercise-6"]
+print("the check and its settings:", "check_trained_model" + str(inspect.signature(checks.check_trained_model)))
 
 # %% tags=["exercise-6", "check", "nbval-ignore-output"]
 checks.check_trained_model(my_model, my_losses)
@@ -556,6 +563,9 @@ DIFFUSION_ANSWER = "b"
 checks.check_encode(encode, DIFFUSION_ANSWER, fm_model)
 
 # %% [markdown]
+# The question was about the ancestral sampler. A diffusion model also has a deterministic sampler,
+# its probability-flow ODE (17b), and that one can be run backwards exactly like this flow.
+#
 # Encode data points of two modes and look at the noise they come from: if the flow is a good map,
 # the encoded points should look like a standard Gaussian, with each mode's points in a wedge of
 # their own.
@@ -658,6 +668,7 @@ cfg_model = ConditionalVelocityField()
 points, point_labels = create_ring_gaussians(8000, seed=0)
 cfg_result = train(cfg_model, points, labels=point_labels, n_steps=1000, lr=2e-3, condition_dropout=0.2,
                    seed=0, progress=False)
+print(f"{len(cfg_result.losses)} steps, condition dropout {cfg_result.recipe['condition_dropout']}")
 
 # %% [markdown]
 # For each scale, the share of samples in the requested mode, their spread and their mean distance
@@ -733,11 +744,14 @@ checks.check_extrapolation(seen_range, flag_extrapolation, training_radii, REQUE
 low, high = seen_range(training_radii)
 print(f"training radii: min {training_radii.min():.2f}, max {training_radii.max():.2f}; "
       f"1st-99th percentile {low:.2f} to {high:.2f}")
-for r, outside in zip(REQUESTED, flag_extrapolation(REQUESTED, low, high)):
-    x = solve_ode(radius_model, sample_base("gaussian", 300, seed=0), n_steps=50, condition=torch.tensor([r])).x
-    error = float((x.norm(dim=1) - r).abs().median())
-    print(f"radius {r}: median |radius error| {error:.2f}, off every blob {100 * off_mode_fraction(x, radius=r):.0f}%"
-          f"{'   EXTRAPOLATION' if outside else ''}")
+with warnings.catch_warnings(record=True) as caught:     # the package flags extrapolation too
+    warnings.simplefilter("always")
+    for r, outside in zip(REQUESTED, flag_extrapolation(REQUESTED, low, high)):
+        x = solve_ode(radius_model, sample_base("gaussian", 300, seed=0), n_steps=50, condition=torch.tensor([r])).x
+        error = float((x.norm(dim=1) - r).abs().median())
+        print(f"radius {r}: median |radius error| {error:.2f}, "
+              f"off every blob {100 * off_mode_fraction(x, radius=r):.0f}%{'   EXTRAPOLATION' if outside else ''}")
+print(f"the package warned for {len(caught)} radii, e.g. {caught[0].message}" if caught else "no package warning")
 
 # %% [markdown]
 # This model degrades gently just outside its range: the radius error at 2.0 and 4.5 is about twice
