@@ -66,6 +66,14 @@ def check_name(name: str, value) -> str:
     return value
 
 
+def check_entry(name: str, entry, kind: type):
+    """Return ``entry`` if it is a ``kind`` (a registry's entry class) with a non-empty ``name``."""
+    if not isinstance(entry, kind):
+        raise TypeError(f"{name} must be a {kind.__name__}, got {_short(entry)}")
+    check_name(f"{name}.name", entry.name)
+    return entry
+
+
 def check_flag(name: str, value, allow_none: bool = False) -> bool | None:
     """Return ``value`` if it is True or False (or None, where allowed)."""
     if not (isinstance(value, (bool, np.bool_)) or (allow_none and value is None)):

@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from ._checks import MAX_SAMPLES, _short, check_callable, check_device, check_name, check_positive_int, make_generator
+from ._checks import MAX_SAMPLES, _short, check_callable, check_device, check_entry, check_positive_int, make_generator
 from .logo import sample_logo
 
 UNIFORM_HALF_WIDTH = 3.5       # uniform on [-3.5, 3.5]^2
@@ -58,9 +58,7 @@ BASES: dict[str, BaseDistribution] = {}
 
 def register_base(base: BaseDistribution) -> BaseDistribution:
     """Add ``base`` to ``BASES`` (replacing one of the same name) and return it."""
-    if not isinstance(base, BaseDistribution):
-        raise TypeError(f"base must be a BaseDistribution, got {_short(base)}")
-    check_name("base.name", base.name)
+    check_entry("base", base, BaseDistribution)
     check_callable("base.sample", base.sample, "sample(n, generator)")
     if base.log_density is not None:
         check_callable("base.log_density", base.log_density, "log_density(x)")

@@ -18,7 +18,7 @@ import ot
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from ._checks import (MAX_PAIRWISE, _short, as_points, as_real_tensor, check_callable, check_choice, check_name,
+from ._checks import (MAX_PAIRWISE, _short, as_points, as_real_tensor, check_callable, check_choice, check_entry,
                       check_positive_int)
 
 MAX_OT_ROWS = int(MAX_PAIRWISE ** 0.5)      # 10000: the B x B cost matrix stays below 800 MB
@@ -150,9 +150,7 @@ COUPLINGS: dict[str, Coupling] = {}
 
 def register_coupling(coupling: Coupling) -> Coupling:
     """Add ``coupling`` to ``COUPLINGS`` (replacing one of the same name) and return it."""
-    if not isinstance(coupling, Coupling):
-        raise TypeError(f"coupling must be a Coupling, got {_short(coupling)}")
-    check_name("coupling.name", coupling.name)
+    check_entry("coupling", coupling, Coupling)
     check_callable("coupling.pair", coupling.pair, "pair(x0, x1, labels)")
     COUPLINGS[coupling.name] = coupling
     return coupling

@@ -22,7 +22,7 @@ from torchdiffeq import odeint
 from .base_distributions import sample_base
 from .models import ExtrapolationWarning, call_model
 from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_list, as_points, as_real_tensor, caller_stacklevel,
-                      check_callable, check_choice, check_finite, check_model, check_name, check_point_steps,
+                      check_callable, check_choice, check_finite, check_entry, check_model, check_point_steps,
                       check_positive_int, check_real, describe_model)
 
 Velocity = Callable[[torch.Tensor, float], torch.Tensor]   # (x (B, 2), t) -> (B, 2)
@@ -83,9 +83,7 @@ SOLVERS: dict[str, Solver] = {}
 
 def register_solver(solver: Solver) -> Solver:
     """Add ``solver`` to ``SOLVERS`` (replacing one of the same name) and return it."""
-    if not isinstance(solver, Solver):
-        raise TypeError(f"solver must be a Solver, got {_short(solver)}")
-    check_name("solver.name", solver.name)
+    check_entry("solver", solver, Solver)
     if solver.step is not None:
         check_callable("solver.step", solver.step, "step(velocity, x, t, h)")
     check_positive_int("solver.order", solver.order)

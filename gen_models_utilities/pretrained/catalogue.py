@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch import nn
 
-from .._checks import _short, check_choice, check_name
+from .._checks import _short, check_choice, check_entry
 from ..base_distributions import BASES, canonical_base_name
 from .store import load_checkpoint
 
@@ -45,9 +45,7 @@ MODEL_KINDS: dict[str, ModelKind] = {}
 
 def register_model_kind(kind: ModelKind) -> ModelKind:
     """Add ``kind`` to ``MODEL_KINDS`` (replacing one of the same name) and return it."""
-    if not isinstance(kind, ModelKind):
-        raise TypeError(f"kind must be a ModelKind, got {_short(kind)}")
-    check_name("kind.name", kind.name)
+    check_entry("kind", kind, ModelKind)
     if not isinstance(kind.recipe, Mapping):
         raise TypeError(f"kind.recipe must be a dict of training settings, got {_short(kind.recipe)}")
     if kind.base is not None and kind.base not in BASES:
