@@ -12,7 +12,7 @@
 #
 # The chapter samples with 100 Euler steps; its section 17.5.1 sets RK4 against Euler at equal
 # cost on its own model. This notebook goes further, on the ring of 8 Gaussians, with models
-# shipped with the package (their training recipes are printed where each model first appears):
+# shipped with the package (their training recipes are printed in 17a.2 and 17a.3):
 # more solvers, other ways of pairing noise with data, reflow, and one table of how many steps
 # each model needs.
 #
@@ -140,8 +140,9 @@ for n in (500, 2000):
 # and with 16 Euler steps is within noise at 500 samples and separates at 2000, where the spread
 # between draws is less than half as large. So every setting compared below is scored on 2000
 # samples or more (or over three seeds), its shares are printed with their intervals, and every
-# verdict goes through `uncertainty.compare`, which says "A < B" only when the two 95% intervals
-# do not overlap and "within noise" otherwise. Some numbers are not such verdicts, and the text
+# verdict between two measured settings goes through `uncertainty.compare`, which says "A < B" only
+# when the two 95% intervals do not overlap and "within noise" otherwise; a share set against a
+# fixed number (the chance rate 12.5%) is read off its interval. Some numbers are not such verdicts, and the text
 # says so where they appear: `ring_quality`'s one-line verdict (its own rule, stated above), a
 # single W2 set beside the band of the data baseline (its mean ± spread over five draws of data),
 # wall-clock times, and the live trainer's preview at the end, a picture of training.
@@ -200,7 +201,7 @@ print(compare(orders["trained network", "rk4"], orders["exact field", "rk4"], "R
 # Euler shows its first order on both fields. RK4 does not show its fourth on either at these step
 # sizes: 2.7 ± 0.3 on the smooth exact field, and measurably less on the network, 1.6 ± 0.3. That
 # is what a field whose slope jumps would do to a method that counts on smooth derivatives, though
-# these cells do not isolate the cause. So on the shipped networks the order is a poor guide to
+# these cells do not isolate the cause. So on this network the order is a poor guide to
 # what extra steps buy; the sweep below measures sample quality itself, at equal cost.
 
 # %% [markdown]
@@ -466,8 +467,8 @@ print(f"independent: learned end point to exact end point, median {gap.median():
 # %% [markdown]
 # The learned paths of the independent model follow the exact ones closely: their end points lie a
 # median 0.042 apart, against the 0.75 from a centre that counts as off every mode. The bend is in
-# the marginal field that independent pairs define, not an error of the network; OT pairs define a
-# different, straighter field.
+# the marginal field that independent pairs define, not an error of the network. (OT pairs define
+# another marginal field; only the learned OT paths are measured here, as straighter.)
 #
 # ### Conditional models: OT only within a class
 #
@@ -533,6 +534,7 @@ def live_onehot(coupling, seed):
 ends = {(coupling, seed): live_onehot(coupling, seed) for coupling in ("ot", "class_ot") for seed in RUNS}
 print(f"{len(RUNS)} runs of {LIVE_STEPS} training steps per coupling; x0 points at the requested mode for "
       f"{GROUPS['x0 points at the requested mode'].sum()} of {N_EVAL} samples")
+print(f"(the shipped one-hot model trains for {pretrained.recipes.recipe('onehot', 'gaussian')['n_steps']} steps)")
 
 # %% [markdown]
 # First the first run of each coupling in full, every share with its Wilson interval over the
@@ -584,7 +586,7 @@ print(compare(reach["ot", elsewhere], reach["class_ot", elsewhere], "plain OT, x
 # batch); the network obeys the code when the noise agrees with it, and otherwise, in the first
 # run, most of its paths end on no mode (71.2%). These are short runs, with a learning rate and
 # length of their own: the cells show what plain OT does in such runs, not whether longer training
-# (the shipped models train for 8000 steps) would undo it.
+# (the shipped one-hot model trains for 4000 steps) would undo it.
 #
 # ## 17a.4 Reflow: straighten a trained model
 #
@@ -669,8 +671,10 @@ print(f"W2 of 1000 points, three draws: fm_reflow after 1 Euler step {reflow_w2:
 # Within noise: 0.41 ± 0.19 against fresh data's 0.41 ± 0.10. Intervals that wide say only that
 # W2 on 1000 points cannot tell these one-step samples from data. The off-mode share can: 9.7%
 # after one step, and still 3.4% ± 0.8% after 100 steps, above that of fresh data. It is
-# trained to reproduce the teacher's end points, and the teacher solved with 100 Euler steps
-# matches the data (17a.1): these stragglers are the reflowed model's own.
+# trained to reproduce the teacher's end points (its pairs came from the teacher's RK4 solve with
+# 25 steps). The teacher's own end points from these starts, by that solve, leave only 0.5% ± 0.3%
+# off every mode (the first line printed next), fewer than the reflowed model's 3.4% ± 0.8%: these
+# stragglers are the reflowed model's own, not inherited from its teacher.
 #
 # Which samples stay between the modes? The teacher carries each base point to one mode; call the
 # set of base points that reach mode k its *basin*. The cell below checks that the basins are close
@@ -681,6 +685,9 @@ print(f"W2 of 1000 points, three draws: fm_reflow after 1 Euler step {reflow_w2:
 
 # %%
 teacher_mode = distance_to_nearest_mode(x1_teacher)[1]           # the teacher's end points, from the cell above
+reflowed_100, teacher_ends = off_mode(solve(student, "euler", 100)), off_mode(x1_teacher)
+print(f"off every mode: fm_reflow after 100 Euler steps {reflowed_100.percent()}, its teacher's RK4 end points "
+      f"{teacher_ends.percent()}: {compare(reflowed_100, teacher_ends, 'reflow', 'teacher')}")
 turns = torch.atan2(X0_EVAL[:, 1], X0_EVAL[:, 0]).numpy() / (2 * np.pi / 8)   # angle in units of 45 degrees
 to_edge = 45 * np.abs(turns + 0.5 - np.round(turns + 0.5))                    # degrees to the nearest sector edge
 sector = np.remainder(np.round(turns), 8)                                      # the mode x0 points at
@@ -692,6 +699,8 @@ for label, rows in (("all starts", np.ones(N_EVAL, bool)), ("off-mode after 1 st
                     ("off-mode after 100 steps", off[100])):
     print(f"{label:25s} {rows.sum():5d} start within 3 degrees of a sector edge: "
           f"{share(near[rows].mean(), int(rows.sum())).percent()}")
+print(compare(share(near[off[1]].mean(), int(off[1].sum())), share(near.mean(), N_EVAL),
+              "off-mode starts near an edge", "all starts near an edge"))
 print(f"off-mode after 100 steps and already after 1 step: {(off[1] & off[100]).sum()} of {off[100].sum()}")
 print(f"off-mode after RK4 with 100 evaluations: {off_rk4.sum()}, of them off after 100 Euler steps too: "
       f"{(off_rk4 & off[100]).sum()}")
@@ -725,8 +734,8 @@ plt.show()
 # the stragglers that remain are not a solver error: the learned field itself carries these
 # starts next to a basin edge into the gap between two modes, as the pictures show. The cells
 # measure *where* the errors sit. *Why* a network trained on these pairs errs there is not tested
-# here; one candidate is that a smooth network cannot jump from one mode to the next as x0 crosses
-# an edge, and passes through the gap instead.
+# here; one candidate is that a network, a continuous function of x0, cannot jump from one mode to
+# the next as x0 crosses an edge, and passes through the gap instead.
 #
 # ## 17a.5 How many Euler steps? One table
 #
@@ -933,8 +942,9 @@ plt.show()
 #   one Euler step the reason is exact: the exact field at t = 0 is -x (and the trained network is
 #   close to it), so the step carries every sample to the centre of the ring. With two evaluations every solver still leaves most samples off
 #   every mode (59.4% for two Euler steps, 93.2% and 83.7% for one midpoint or Heun step).
-# * On the shipped ReLU networks RK4 falls well short of its textbook fourth order at the step
-#   sizes used here (1.6 ± 0.3 from 2 to 8 steps), so higher-order solvers are judged by sample
+# * On the chapter's network RK4 falls well short of its textbook fourth order at the step sizes
+#   used here (1.6 ± 0.3 from 2 to 8 steps), and short of it on the exact field too (2.7 ± 0.3);
+#   the cells do not isolate the cause. So higher-order solvers are judged by sample
 #   quality at equal NFE: at 8 evaluations each beats Euler on the chapter's model.
 # * How many Euler steps a shipped model needs is answered once, in the table of 17a.5, under the
 #   criterion stated there: 32 for independent pairs, 16 for OT blocks of 64 or 128, 32 for blocks
@@ -981,8 +991,9 @@ plt.show()
 #   of sampling.
 # * **Order of a solver**: a method of order p makes an error of order h^p with step size h, on a
 #   smooth enough field and for small enough h (Euler 1, midpoint and Heun 2, RK4 4, dopri5 5).
-# * **W2**: the 2-Wasserstein distance between two point clouds, the root of the least mean squared
-#   distance over all one-to-one matchings of their points.
+# * **W2**: the 2-Wasserstein distance between two point clouds, each point carrying an equal share
+#   of its cloud's mass: the root of the least mean squared distance over all plans that move one
+#   cloud's mass onto the other's (a one-to-one matching when the clouds have the same size).
 # * **Data baseline**: what fresh real data of the same size scores on a yardstick number (its W2
 #   to the reference, its off-mode share); a model as good as the data scores like it, within its
 #   noise. Not the loss floor.
