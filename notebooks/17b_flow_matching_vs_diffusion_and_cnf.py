@@ -992,7 +992,7 @@ print(f"loss of a field that outputs zero: flow matching {zero_loss['flow matchi
 lost = {}
 for name in trainers:
     high, low = per_seed[name, 1e-1], per_seed[name, 1e-2]
-    lost[name] = from_values([(h - l) / (zero_loss[name] - l) for h, l in zip(high, low)])     # paired by seed
+    lost[name] = from_values([(h - lo) / (zero_loss[name] - lo) for h, lo in zip(high, low)])     # paired by seed
     print(f"{name}: {compare(from_values(high), from_values(low), 'lr 0.1', 'lr 0.01')};"
           f" share of the way from the lr 0.01 loss up to the zero field's, at lr 0.1: {lost[name]:.2f}")
 print("that share:", compare(lost["flow matching"], lost["diffusion"], "flow matching", "diffusion"))
