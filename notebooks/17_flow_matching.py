@@ -151,7 +151,7 @@ print(f"the ring: {data_module.RING_MODES} blobs of standard deviation {data_mod
 # > velocity turns, so its paths bend (17.3.2 shows it in one dimension), and the start and end
 # > points it connects are in general not the cheapest pairing. Pairing each batch by optimal
 # > transport instead of at random (Tong et al. 2023; Pooladian et al. 2023) gives straighter paths:
-# > 17a.3 measures models trained that way in blocks of 64, 128 and 256 points of a batch
+# > 17a.3 measures models trained that way, with OT inside blocks of each batch
 # > (`coupling="ot_block128"` and its siblings in `train`). The chapter, and this notebook, use random pairs.
 
 # %% [markdown]
@@ -513,8 +513,8 @@ plt.show()
 # mode, where the data itself has about 1.1% (17.4.2 prints it).
 #
 # **Watch it learn.** Press **Start** below and a fresh network trains in the background while
-# the picture updates several times a second: the loss (left), the samples (middle, 8 Euler steps
-# from the same noise every frame) and the field at time $t$ (right). With a Gaussian base and
+# the picture updates as it trains: the loss (left), the samples (middle, a few Euler steps from
+# the same noise every frame) and the field at time $t$ (right). With a Gaussian base and
 # random pairs, the dashed line is the exact field's loss, the floor of 17.4.2: no model's
 # expected loss goes below it, though single batches can, by chance. **Pause** keeps the model,
 # **Reset** starts again; try minibatch OT, another base or a larger learning rate. A base or a
@@ -684,7 +684,8 @@ fields = {"live model": live_model, "checkpoint": flow_model, "exact field": exa
 n_samples, n_euler = 500, 100
 measured = {name: [ring_quality(generate(field, n_samples, n_steps=n_euler, method="euler", seed=seed).x)
                    for seed in (0, 1, 2)] for name, field in fields.items()}
-print(f"{n_samples} samples per draw, {n_euler} Euler steps")
+print(f"{n_samples} samples per draw, {n_euler} Euler steps, against a reference draw of "
+      f"{len(metrics.reference_data())} data points")
 print("the yardstick's line, live model, seed 0:", measured["live model"][0])
 baseline, spread = metrics.w2_floor(n_samples)
 print(f"data baseline at {n_samples} samples: W2 {baseline:.2f} ± {spread:.2f} (mean ± spread over "
@@ -767,10 +768,9 @@ for name, field in [("exact", exact), ("learned", flow_model)]:       # the arro
 # $x$ by 0.77 on average on the data, where $|x|$ averages 3.01; inside the ring 8 of the 9 point
 # outwards too, running along spokes towards the blobs. Outside the ring they turn round: only 8 of the 60
 # grid arrows more than 3.5 from the centre point outwards, the others back towards the ring.
-# Away from the blobs few points $x_t$ are found late in the flow (the cyan points of the next
-# figure), so few training targets check the network's arrows there. At $t = 0.5$ the arrows of
-# both run in from outside towards the ring and are short inside it, where the density of 17.3.2
-# is a ring about to split into the eight blobs.
+# Why the outer arrows turn round, these cells do not test. At $t = 0.5$ the arrows of both run
+# in from outside towards the ring; nearer the centre, where the density of 17.3.2 is a ring about
+# to split into the eight blobs, they point outwards.
 #
 # Where is the learned field most wrong? The heat maps show $|v_\theta(x, t) - u_t(x)|$ on a
 # grid, on one colour scale, with samples of $x_t$ on top (cyan) to show where points actually
@@ -794,7 +794,7 @@ print("\n".join(rows))
 # %% [markdown]
 # Where the points are (cyan), the error is small early and in the middle of the flow (medians
 # 0.05 and 0.06 at t = 0.2 and 0.6) and larger late (median 0.45 at t = 0.95). Away from the
-# points it is large: in the corners and, late in the flow, in the gaps between the blobs, where
+# points it is large: in the corners and, late in the flow, inside and outside the ring, where
 # few points $x_t$ pass.
 #
 # Each base has its own checkpoint and its own field. Here they are side by side at $t = 0.5$,
@@ -958,6 +958,7 @@ def solver_errors(field, seed):
 
 runs = {name: [solver_errors(field, seed) for seed in (10, 11, 12)]
         for name, field in [("learned", flow_model), ("exact", exact)]}
+print("three draws of 500 starts each, errors against RK4 with 64 steps")
 for nfe in (4, 8):
     euler = from_values([run["euler", nfe] for run in runs["learned"]])
     rk4 = from_values([run["rk4", nfe // 4] for run in runs["learned"]])
@@ -1244,9 +1245,9 @@ widgets.radius_explorer(radius_models, radius=3.0, base="gaussian")
 # | Dynamics | stochastic (SDE) sampler, or its probability-flow ODE (Song et al. 2021) | deterministic (ODE) | deterministic (ODE) |
 # | Training signal | regression on noise or score (Ho et al. 2020) | maximum likelihood, with the trace of a Jacobian (Chen et al. 2018; Grathwohl et al. 2019) | regression on per-pair velocities |
 # | ODE solve during training | no | yes, differentiated end to end | no |
-# | Paths | noisy for the SDE sampler; the probability-flow ODE's no less straight than flow matching's: within noise on the flow clock, straighter on the linear clock (17b, section 4) | whatever maximises likelihood | straight per pair; the learned (marginal) flow bends where pairs cross (17.3.2, 17.5) |
-# | Sampling | a chain of small noisy steps, or an ODE solve; with equal Euler steps, its ODE needed more steps than flow matching before its samples looked like data, on each clock 17b tried (section 3) | an ODE solve | an ODE solve; how many Euler steps: 17a's table (17a.5) |
-# | Training stability | no run diverged in 17b's test; at its largest learning rate the runs ended at a clearly higher loss (section 7) | not tested in 17b | no run diverged in 17b's test; at its largest learning rate the final losses varied too much between seeds for a verdict (section 7) |
+# | Paths | noisy for the SDE sampler; the probability-flow ODE's slightly straighter than flow matching's, by about 0.03 on both clocks 17b compared (17b, section 4) | whatever maximises likelihood | straight per pair; the learned (marginal) flow bends where pairs cross (17.3.2, 17.5) |
+# | Sampling | a chain of small noisy steps, or an ODE solve; with equal Euler steps, at 32 steps flow matching's samples passed the yardstick and the diffusion ODE's did not, on each clock 17b tried (one trained network of each; section 3) | an ODE solve | an ODE solve; how many Euler steps: 17a's table (17a.5) |
+# | Training stability | no run diverged in 17b's test; at its largest learning rate every run ended at a higher loss (section 7) | not tested in 17b | no run diverged in 17b's test; at its largest learning rate every run ended at a higher loss; on a common footing the two methods lose a share of their progress that is within noise (section 7) |
 #
 # A CNF also samples by solving an ODE: neither a CNF nor flow matching generates in one
 # network pass. Flow matching's advantage is in training: no trace, no solver in the loop (17b
