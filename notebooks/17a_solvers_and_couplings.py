@@ -12,7 +12,7 @@
 #
 # The chapter samples with 100 Euler steps; its section 17.5.1 sets RK4 against Euler at equal
 # cost on its own model. This notebook goes further, on the ring of 8 Gaussians, with models
-# shipped with the package (their training recipes are printed in 17a.2 and 17a.3):
+# shipped with the package (their training recipes are printed in 17a.2 to 17a.4):
 # more solvers, other ways of pairing noise with data, reflow, and one table of how many steps
 # each model needs.
 #
@@ -25,9 +25,9 @@
 # 4. **Reflow.** A model retrained on the pairs its teacher's ODE produces.
 # 5. **How many steps?** One table for every shipped model, under one criterion, and whether
 #    straighter paths or a better solver buy more at a fixed number of evaluations.
-# 6. **Widgets** to try any solver and budget on these models.
+# 6. **Widgets** to try any solver and budget on three of these models.
 #
-# Every `##` section starts from the header cell below alone.
+# A lecturer can start at any `##` section after running the header cell below.
 
 # %% tags=["colab"]
 import subprocess
@@ -139,7 +139,8 @@ for n in (500, 2000):
 # 2% from real data. The last two lines show what that does to a comparison: the same model with 8
 # and with 16 Euler steps is within noise at 500 samples and separates at 2000, where the spread
 # between draws is less than half as large. So every setting compared below is scored on 2000
-# samples or more (or over three seeds), its shares are printed with their intervals, and every
+# samples or more (or over three seeds); a subgroup of those samples (such as the 193 one-step
+# stragglers of 17a.4) carries its own, wider interval. Shares are printed with their intervals, and every
 # verdict between two measured settings goes through `uncertainty.compare`, which says "A < B" only
 # when the two 95% intervals do not overlap and "within noise" otherwise; a share set against a
 # fixed number (the chance rate 12.5%) is read off its interval. Some numbers are not such verdicts, and the text
@@ -583,8 +584,9 @@ print(compare(reach["ot", elsewhere], reach["class_ot", elsewhere], "plain OT, x
 # 95.8% ± 0.6% of the time when x0 points at it and 21.8% ± 5.1% when x0 points elsewhere (the two
 # separate); with within-class OT, 93.9% ± 1.2% even when x0 points elsewhere. Plain OT trained the
 # network on codes mostly paired with noise lying towards their mode (about 85% of the pairs in a
-# batch); the network obeys the code when the noise agrees with it, and otherwise, in the first
-# run, most of its paths end on no mode (71.2%). These are short runs, with a learning rate and
+# batch). Where x0 points at the requested mode, obeying the code and following x0 end in the same
+# place, so that group cannot tell them apart; where x0 points elsewhere, in the first run, most
+# paths end on no mode (71.2%). These are short runs, with a learning rate and
 # length of their own: the cells show what plain OT does in such runs, not whether longer training
 # (the shipped one-hot model trains for 4000 steps) would undo it.
 #
@@ -606,9 +608,9 @@ print(pretrained.load_pretrained("fm_reflow", "gaussian")[1]["recipe"])
 # start to the teacher's end point. Where two chords are at the same point at the same time, the
 # loss averages their directions and the learned path bends; everywhere else the field it learns
 # follows the chord. Two chords can meet at the same time only if the two segments intersect, so
-# the share of intersecting segments bounds how much of that averaging is left (Liu et al. show
-# that repeating reflow lowers it further). Among 2000 pairs, the share of pairs of chords that
-# intersect as segments:
+# the share of pairs of segments that intersect says how often two pairs are averaged together
+# (it does not say what share of the starts cross some other chord). Among 2000 pairs, the share
+# of pairs of chords that intersect as segments:
 
 # %%
 def crossing_share(x0, x1):
@@ -627,7 +629,7 @@ print(f"teacher's ODE end points  {crossing_share(X0_EVAL, x1_teacher):.4f}")
 
 # %% [markdown]
 # Of the chords from the teacher's starts to its end points, 0.0065 of the pairs intersect, against
-# 0.2465 for random pairs: few, but not none. Now the one-step sampler and the paths, teacher
+# 0.2465 for random pairs: far fewer pairs of chords cross, but some do. Now the one-step sampler and the paths, teacher
 # against reflowed model:
 
 # %%
@@ -732,7 +734,8 @@ plt.show()
 # mode after one Euler step, 68 after 100), but not the rest: 65 of the 68 were already off after
 # one step, and RK4 with 100 evaluations leaves 67 off every mode, all of them among the 68. So
 # the stragglers that remain are not a solver error: the learned field itself carries these
-# starts next to a basin edge into the gap between two modes, as the pictures show. The cells
+# starts, most of them next to a basin edge, into the gap between two modes. (The pictures show
+# the 193 one-step stragglers, which include 65 of the 68 that remain.) The cells
 # measure *where* the errors sit. *Why* a network trained on these pairs errs there is not tested
 # here; one candidate is that a network, a continuous function of x0, cannot jump from one mode to
 # the next as x0 crosses an edge, and passes through the gap instead.
@@ -859,8 +862,8 @@ for nfe in (2, 4, 8):
 # * At 4, Euler on an OT model still beats independent pairs with their best solver (midpoint,
 #   7.15%); Euler on the reflowed model is within noise of it.
 # * At 8, midpoint on independent pairs (1.75%) is within noise of Euler on OT blocks of 64 and
-#   128, and beats Euler on blocks of 256 and on the reflowed model: by then a better solver buys
-#   as much as straighter paths.
+#   128, and beats Euler on blocks of 256 and on the reflowed model: by then a better solver on
+#   random pairs does no worse than Euler on any straightened model.
 # * On every OT model the best higher-order solver beats Euler at every budget here (not every
 #   solver does: Heun's single step at 2 evaluations has its interval above Euler's two steps).
 #   At 2 and 4 evaluations OT pairs with their best solver beat everything on independent pairs;
@@ -935,8 +938,9 @@ plt.show()
 # ## 17a.7 Summary
 #
 # * A share counted on 500 samples moves between draws by as much as the gap between real data
-#   and the yardstick's pass limit. The verdicts here rest on 2000 samples or more (or on three
-#   seeds), with their 95% intervals, and say "within noise" where the intervals overlap.
+#   and the yardstick's pass limit. The settings here are scored on 2000 samples or more (or on
+#   three seeds; subgroups carry their own, wider intervals), and the verdicts say "within noise"
+#   where the 95% intervals overlap.
 # * Sampling cost is network evaluations: at equal NFE the solvers take about the same time. With
 #   the chapter's random pairs no solver gets close to the data with one or two evaluations. For
 #   one Euler step the reason is exact: the exact field at t = 0 is -x (and the trained network is
