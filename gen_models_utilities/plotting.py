@@ -372,7 +372,7 @@ def plot_loss_floor(times, floor, losses: dict | None = None, ax=None, title: st
     if t.shape != f.shape:
         raise ValueError(f"times and floor must have the same length, got {len(t)} and {len(f)}")
     fig, ax = new_axes(ax, size=(6, 3.4))
-    ax.plot(t, f, color="black", lw=1.5, label="exact floor (no model does better)")
+    ax.plot(t, f, color="black", lw=1.5, label="exact floor (no model does better in expectation)")
     for (label, (at, value)), marker in zip((losses or {}).items(), "osD^v"):
         at = as_real_tensor(f"losses[{label!r}] times", at).double().reshape(-1).numpy(force=True)
         value = as_real_tensor(f"losses[{label!r}] values", value).double().reshape(-1).numpy(force=True)
