@@ -146,7 +146,8 @@ for n in (500, 2000):
 # fixed number (the chance rate 12.5%) is read off its interval. Some numbers are not such verdicts, and the text
 # says so where they appear: `ring_quality`'s one-line verdict (its own rule, stated above), a
 # single W2 set beside the band of the data baseline (its mean ± spread over five draws of data),
-# wall-clock times, and the live trainer's preview at the end, a picture of training.
+# the median gaps between paths read off one draw of a figure (17a.3 and 17a.6; their margins are
+# large), wall-clock times, and the live trainer's preview at the end, a picture of training.
 #
 # ## 17a.2 One model, five solvers
 #
@@ -612,8 +613,8 @@ print(pretrained.load_pretrained("fm_reflow", "gaussian")[1]["recipe"])
 # time (the velocity at a point and time is one vector), though they may visit the same place at
 # different times. Reflow trains on the straight **chords** $x_t = (1 - t)\,x_0 + t\,x_1$ from each
 # start to the teacher's end point. Where two chords are at the same point at the same time, the
-# loss averages their directions and the learned path bends; everywhere else the field it learns
-# follows the chord. Two chords can meet at the same time only if the two segments intersect, so
+# loss averages their directions and the field that minimises the loss bends there; everywhere
+# else that field follows the chord (a trained network only approximates it, as 17a.4 shows). Two chords can meet at the same time only if the two segments intersect, so
 # the share of pairs of segments that intersect is an upper bound on how often two pairs are
 # averaged together (segments that cross at different times are never averaged), and it does not
 # say what share of the starts cross some other chord. Among 2000 pairs, the share
@@ -916,7 +917,8 @@ plt.show()
 # and its two Euler steps fall short of the bending grey paths, ending a median 0.72 from where
 # the accurate solve ends. The OT and reflowed models are on the ring from the first step and
 # tighten onto the modes with more steps; their two Euler steps lie close to the nearly straight
-# grey paths (medians 0.07 and 0.01). The stragglers left between the modes are what the
+# grey paths (medians 0.07 and 0.01, from one draw of starts; no ordering between the OT and the
+# reflowed model is measured here). The stragglers left between the modes are what the
 # off-mode share counts.
 
 # %% tags=["nbval-ignore-output"]
