@@ -146,8 +146,8 @@ for n in (500, 2000):
 # fixed number (the chance rate 12.5%) is read off its interval. Some numbers are not such verdicts, and the text
 # says so where they appear: `ring_quality`'s one-line verdict (its own rule, stated above), a
 # single W2 set beside the band of the data baseline (its mean ± spread over five draws of data),
-# the median gaps between paths read off one draw of a figure (17a.3 and 17a.6; their margins are
-# large), wall-clock times, and the live trainer's preview at the end, a picture of training.
+# the median gaps between paths read off one draw of a figure (17a.3 and 17a.6) and the shares of
+# crossing chords in 17a.4 (one draw of 2000 pairs), all with large margins, wall-clock times, and the live trainer's preview at the end, a picture of training.
 #
 # ## 17a.2 One model, five solvers
 #
