@@ -1040,7 +1040,8 @@ print("gap:", compare(estimates["CNF"]["gap"], estimates["flow matching"]["gap"]
 print("4-step bias:", compare(estimates["CNF"]["bias"], estimates["flow matching"]["bias"], "CNF", "flow matching"))
 
 # %% [markdown]
-# Compared only with this flow matching model, the CNF, whose objective this is, comes closer to
+# Compared only with this flow matching model, the CNF (one trained network each, differing in
+# objective, activation, steps and batch) comes closer to
 # the true density: its gap is 0.041 ± 0.032 nats, flow matching's 0.106 ± 0.022. A 4-step solve
 # overstates both likelihoods, flow matching's by 0.136 ± 0.027 nats and the CNF's by
 # 0.018 ± 0.008: a 4-step "likelihood" is not yet the likelihood of the model, and how far off it
@@ -1362,8 +1363,9 @@ for t in (0.25, 0.5, 0.9):
 # at w = 8. The exact fields overshoot too (3.27, 3.44, 3.58 and 3.98; with 100 RK4 steps instead of
 # 50 Euler steps, 3.58 and 3.97 at w = 4 and 8, so the solve has converged), although the tilted target
 # $q_1$ has a mean radius of 3.01 at every w, the radius of every mode: the tilt reweights the modes
-# but moves no mass off the ring, so the guided samples' larger radii are not $q_1$'s. So the overshoot is not the
-# network's error: even exact guidance does not sample $q_1$. The last cell shows the theory's
+# but moves no mass off the ring, so the guided samples' larger radii are not $q_1$'s. So the
+# overshoot is not only the network's error: even exact guidance does not sample $q_1$ (at w = 8 the
+# exact fields reach 3.98 against $q_1$'s 3.008, and the trained model goes on to 5.01). The last cell shows the theory's
 # premise failing: early in the flow the tilt of $p_t$ sits well outside the path of $q_1$ (mean
 # radius 1.496 ± 0.017 against 1.162 ± 0.015 at t = 0.25), and the two agree only near the data
 # (2.712 at t = 0.9). At w = 0 and w = 1, where the tilts do form one path, the exact fields land on
@@ -1414,7 +1416,8 @@ widgets.guidance_explorer(guided_model, label=3, data=reference_data(1000))
 #   probability-flow ODE draws the same flow scaled by $\lambda(t)$, and
 #   the scale, not the model, makes its paths straighter. The learned diffusion ODE is less straight
 #   than its own exact path.
-# * **CNFs.** A CNF trained by maximum likelihood (smooth activation) comes closer to the true
+# * **CNFs.** A CNF trained by maximum likelihood (with a smooth activation; one trained network,
+#   and which of its differences matters is not tested) comes closer to the true
 #   density than the flow matching model, measured as the gap of their exact log-likelihoods to the
 #   true one, but leaves more samples between the modes (also with the same solver), so the
 #   likelihood gap and the off-mode share rank the two models differently; their W2 is within noise. Each training step costs a whole
