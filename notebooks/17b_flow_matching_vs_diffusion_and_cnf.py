@@ -1390,7 +1390,7 @@ widgets.guidance_explorer(guided_model, label=3, data=reference_data(1000))
 #   $(x - \hat\varepsilon)/t = x/t + \frac{1-t}{t}\nabla\log p_t$, so a diffusion model's noise
 #   prediction is a velocity field after a change of time and scale, $x_s = \lambda(t)\,x_t$. With
 #   exact fields the probability-flow ODE and flow matching's ODE trace the same paths up to that
-#   scale (checked to the solver's error). The two networks are trained towards the same field, and
+#   scale (derived in section 3; checked at the end points to the solver's error). The two networks are trained towards the same field, and
 #   their errors sit in different places.
 # * **Sampling steps.** With equal Euler steps, flow matching's samples pass the yardstick at 32
 #   steps, and the diffusion probability-flow ODE's do not, on any of three clocks: too many of
