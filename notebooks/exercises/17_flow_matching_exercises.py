@@ -151,10 +151,10 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# At $t = 0$ the arrows point at the empty centre (close to $-x$), and at $t = 1$ they point away
-# from it (close to $x$), as the check above measured for the network; the pull into the eight blobs
-# (dots: the mode centres) is the work of the times in between. The network is further from $x$ at
-# $t = 1$, where the field is largest.
+# At $t = 0$ the arrows point at the empty centre (close to $-x$, as the check above measured at
+# base points), and at $t = 1$ they point away from it; at the data points the check measured them
+# close to $x$, but away from the data (beyond the ring, in the corners) they are far shorter than
+# $x$. The pull into the eight blobs (dots: the mode centres) is the work of the times in between.
 
 # %% [markdown] tags=["exercise-3"]
 # ## Exercise 3 (17.3): the exact marginal velocity at any point
@@ -195,12 +195,15 @@ def marginal_velocity(x, t):
 checks.check_marginal_velocity(marginal_velocity)
 
 # %% [markdown]
-# Now compare with the network at a point between two modes and at a point near mode 0, at three
+# Now compare with the network at a point on the ring between two modes, at a point on mode 0 and
+# at the centre, at three
 # times. Where do you expect the network to be least accurate: where many training pairs pass, or
 # few?
 
 # %%
-points = torch.tensor([[2.1, 2.1], [3.0, 0.0], [0.0, 0.0]])   # between modes 0 and 1, at mode 0, centre
+points = torch.tensor([[2.77, 1.15], [3.0, 0.0], [0.0, 0.0]])   # between modes 0 and 1 (22.5 degrees), mode 0, centre
+print("mode centres 0 and 1:", [[round(float(v), 2) for v in c] for c in ring_mode_centers()[:2]],
+      f"(ring std {RING_STD})")
 with torch.no_grad():
     for t in (0.3, 0.6, 0.9):
         exact, learned = marginal_velocity(points, t), fm_model(points, t)
@@ -209,9 +212,9 @@ with torch.no_grad():
                   f"network ({m[0]:+.2f}, {m[1]:+.2f}), difference {float((e - m).norm()):.2f}")
 
 # %% [markdown]
-# The network follows the exact field closely where many paths pass. Its largest miss is at the
-# centre late in time ($t = 0.9$): by then almost no path passes there, so training never asked the
-# network about that point.
+# Read the differences against where paths pass: late in time ($t = 0.9$) the points $x_t$ sit near
+# the ring (the formula of exercise 3: mean $t\mu_k$, standard deviation about 0.25), so few pass
+# through the centre then; whether that is why the network misses there, this table cannot test.
 
 # %% [markdown] tags=["exercise-4"]
 # ## Exercise 4 (17.4): the loss
@@ -524,7 +527,8 @@ print("steps: " + ", ".join(f"{k}: {100 * f:.1f}%" for k, f in zip(STEP_COUNTS, 
 
 # %% [markdown]
 # One step sends every sample to the average of the data, far from every mode; a handful of steps
-# recovers most of the quality, and beyond that the gain is small.
+# recovers most of the quality, and beyond that the gain is small (one draw of 1000 samples: 17a.1
+# shows how much such a share moves between draws).
 
 # %% [markdown] tags=["exercise-11"]
 # ## Exercise 11 (17.2): a flow can be run backwards
@@ -659,7 +663,7 @@ checks.check_guidance(guided_velocity, LARGE_W_ANSWER, onehot_model)
 
 # %% [markdown]
 # The shipped `onehot_model` never saw the zero code, so it has no unconditional field to mix with.
-# We train one with condition dropout 0.2 for 1000 steps (a few seconds), then sample mode 2 at
+# We train one with condition dropout 0.2 for 1000 steps, then sample mode 2 at
 # several scales with your function and sampler.
 
 # %%
@@ -754,8 +758,8 @@ with warnings.catch_warnings(record=True) as caught:     # the package flags ext
 print(f"the package warned for {len(caught)} radii, e.g. {caught[0].message}" if caught else "no package warning")
 
 # %% [markdown]
-# This model degrades gently just outside its range: the radius error at 2.0 and 4.5 is about twice
-# the error at 3.0, and the blobs keep their shape. The flag does not say that the samples are
+# In this one draw (one seed) the model degrades gently just outside its
+# range: the radius error at 2.0 and 4.5 is larger than at 3.0, and the blobs keep their shape. The flag does not say that the samples are
 # wrong; it says that no training data vouches for them, and the further out the request, the less
 # the model's answer means.
 
@@ -785,7 +789,8 @@ def ot_pairing(x0, x1):
 checks.check_ot_pairing(ot_pairing)
 
 # %% [markdown]
-# Random pairs cross the picture; optimal pairs are short and rarely cross, so the paths to learn are straighter.
+# Random pairs cross the picture; optimal pairs are short and rarely cross (17a measures what
+# training on such pairs does to the learned paths).
 
 # %%
 x0 = sample_base("gaussian", 256, seed=9)
@@ -800,7 +805,7 @@ for name, x in [("random", x0), ("OT", paired)]:
     print(f"{name:6s} mean squared pair distance {float(((x - x1) ** 2).sum(dim=1).mean()):.2f}")
 
 # %% [markdown]
-# Optimal pairs are several times shorter. Keep in mind that a batch is a small sample: pairing
-# within batches straightens the paths, but the field it trains is not the exact optimal transport
-# map between the two distributions.
+# The optimal pairs' mean squared length is about a third of the random pairs' (the two lines
+# above). Keep in mind that a batch is a small sample: the field trained on pairs matched within
+# batches is not the exact optimal transport map between the two distributions.
 
