@@ -213,7 +213,7 @@ with torch.no_grad():
 
 # %% [markdown]
 # Read the differences against where paths pass: late in time ($t = 0.9$) the points $x_t$ sit near
-# the ring (the formula of exercise 3: mean $t\mu_k$, standard deviation about 0.25), so few pass
+# the ring (the formula of exercise 3: mean $t\mu_k$, a spread close to the data's), so few pass
 # through the centre then; whether that is why the network misses there, this table cannot test.
 
 # %% [markdown] tags=["exercise-4"]
@@ -478,9 +478,10 @@ with torch.no_grad():
 
 
 # %% [markdown]
-# For the same cost RK4 lands much closer than Euler. A higher-order method pays off when the
+# For the same cost RK4 lands much closer than Euler (one set of starting points). A higher-order method pays off when the
 # field changes smoothly along each step; a ReLU network's field is only piecewise smooth, so its
-# error need not fall as fast as the order promises (section 17.5 measures it).
+# error need not fall as fast as the order promises (the chapter's 17.5.1 measures RK4's order on
+# this network; this table does not).
 
 # %% [markdown] tags=["exercise-10"]
 # ## Exercise 10 (17.5): how many steps does the sampler need?
@@ -528,7 +529,8 @@ print("steps: " + ", ".join(f"{k}: {100 * f:.1f}%" for k, f in zip(STEP_COUNTS, 
 # %% [markdown]
 # One step sends every sample to the average of the data, far from every mode; a handful of steps
 # recovers most of the quality, and beyond that the gain is small (one draw of 1000 samples: 17a.1
-# shows how much such a share moves between draws).
+# shows how much such a share moves between draws; at 16 and 32 steps the shares differ by less
+# than that noise, so the check's "enough" is its own threshold rule, not a separation).
 
 # %% [markdown] tags=["exercise-11"]
 # ## Exercise 11 (17.2): a flow can be run backwards
