@@ -21,7 +21,7 @@ import pytest
 import torch
 
 import gen_models_utilities as gmu
-from gen_models_utilities import exercise_checks as checks
+from gen_models_utilities import exercises as checks
 from gen_models_utilities import guidance, live_training, marginal_field, metrics, paths, plotting, solvers
 from gen_models_utilities import animation, couplings, loaders, training, uncertainty
 from gen_models_utilities.baselines import cnf, comparison, diffusion, likelihood

@@ -13,8 +13,9 @@ import nbformat
 import pytest
 import torch
 
-from gen_models_utilities import exercise_checks as checks
+from gen_models_utilities import exercises as checks
 from gen_models_utilities import paths, solvers
+from gen_models_utilities.base_distributions import sample_base
 from gen_models_utilities.couplings import minibatch_ot_coupling
 from gen_models_utilities.guidance import GuidedVelocity
 from gen_models_utilities.marginal_field import RingMarginalField
@@ -125,7 +126,7 @@ def test_student_stubs_fail(notebooks, solved, exercise):
 
 def test_package_reference_implementations_pass(capsys, trained_fm, onehot_model):
     def reference_sampler(velocity, n_samples, n_steps, seed):
-        x0 = checks.sample_base("gaussian", n_samples, seed=seed)
+        x0 = sample_base("gaussian", n_samples, seed=seed)
         return solvers.solve_ode(velocity, x0, n_steps=n_steps, return_trajectory=True).trajectory
 
     checks.check_path(paths.interpolate, paths.conditional_velocity)

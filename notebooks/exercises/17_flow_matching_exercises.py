@@ -50,7 +50,7 @@ from gen_models_utilities import (ConditionalVelocityField, VelocityField, creat
                                   off_mode_fraction, plot_conditional_samples_discrete, plot_pairs, plot_samples,
                                   ring_mode_centers, ring_quality, sample_base, set_seed, solve_ode, train,
                                   use_book_style)
-from gen_models_utilities import exercise_checks as checks
+from gen_models_utilities import exercises as checks
 from gen_models_utilities.pretrained import load_pretrained
 from gen_models_utilities.data import RING_STD
 from gen_models_utilities.marginal_field import RingMarginalField
