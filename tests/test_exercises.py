@@ -183,3 +183,25 @@ def test_guidance_check_refuses_an_unconditional_model(trained_fm):
 def test_conditional_check_refuses_an_unconditional_model(trained_fm):
     with pytest.raises(TypeError, match="one-hot"):
         checks.check_conditional_sampling(lambda *a: None, trained_fm)
+
+
+def test_a_students_traceback_shows_no_checker_source():
+    """In a real kernel, a wrong answer's traceback holds the student's cell and function, not the check's code."""
+    import nbclient
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(textwrap.dedent("""
+        from gen_models_utilities import exercises as checks
+        checks.check_ot_pairing(lambda x0, x1: x0)
+        """)), nbformat.v4.new_code_cell("def stub(x0, x1):\n    raise NotImplementedError('write me')\n"
+                                         "checks.check_ot_pairing(stub)")]
+    nbclient.NotebookClient(notebook, allow_errors=True, timeout=120, kernel_name="python3").execute()
+    shown = []
+    for cell in notebook.cells:
+        (error,) = [output for output in cell.outputs if output.output_type == "error"]
+        shown.append(re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback)))
+    failure, stub = shown
+    assert "ExerciseFailure" in failure and "expected" in failure, failure
+    assert "write me" in stub and "raise NotImplementedError('write me')" in stub, stub
+    for text in shown:
+        assert "gen_models_utilities/" not in text and "fail(" not in text and "hint" not in text, text
