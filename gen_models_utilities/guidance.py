@@ -28,16 +28,16 @@ class GuidedVelocity(nn.Module):
 
     model: a one-hot model (``condition_kind == 'onehot'``) trained with condition dropout.
     condition: (C,), (1, C) or (B, C) one-hot codes. guidance_scale: w >= 0.
-    Call as ``field(x, t)``, x: (B, 2), t: (B, 1); both fields come from one batched pass.
+    Call as ``field(x, t)``, x: (B, D), t: (B, 1); both fields come from one batched pass.
     """
 
-    dim = 2                       # what the solvers' door reads: an unconditional velocity of 2-D points
-    condition_kind = None
+    condition_kind = None         # what the solvers' door reads: an unconditional velocity (its width: dim)
     condition_dim = 0
 
     def __init__(self, model: nn.Module, condition, guidance_scale: float):
         super().__init__()
         self.model = check_model(model, kinds=("onehot",))
+        self.dim = getattr(model, "dim", 2)       # the width of the points: 2 on the ring, 64 for 8 x 8 digits
         code = as_real_tensor("condition", condition, allow_bool=True)
         self.condition = broadcast_condition(code, code.shape[0] if code.dim() == 2 else 1, model)
         self.guidance_scale = check_real("guidance_scale", guidance_scale, low=0.0)

@@ -44,13 +44,13 @@ def _velocity(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
 
 
 def interpolate(x0: torch.Tensor, x1: torch.Tensor, t) -> torch.Tensor:
-    """Point on the straight line from x0 to x1 at time t: x0, x1 (B, 2), t (B, 1) or a float -> (B, 2)."""
+    """Point on the straight line from x0 to x1 at time t: x0, x1 (B, D), t (B, 1) or a float -> (B, D)."""
     _check_pair(x0, x1, t)
     return _point(x0, x1, t)
 
 
 def conditional_velocity(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-    """Velocity of the straight path, the same at every t: (B, 2), (B, 2) -> (B, 2)."""
+    """Velocity of the straight path, the same at every t: (B, D), (B, D) -> (B, D)."""
     _check_pair(x0, x1)
     return _velocity(x0, x1)
 
@@ -60,7 +60,7 @@ def pairs_loss(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t: torch.Te
     """One training step's loss on pairs a trainer drew itself: mse(v(x_t, t[, c]), x1 - x0), 0-dim.
 
     The trainers call it every step on batches they built, so nothing is checked here; their
-    arguments were checked once, at their door. x0, x1 (B, 2), t (B, 1), condition (B, C) or None.
+    arguments were checked once, at their door. x0, x1 (B, D), t (B, 1), condition (B, C) or None.
     """
     return nn.functional.mse_loss(call_model(model, _point(x0, x1, t), t, condition), _velocity(x0, x1))
 

@@ -19,13 +19,13 @@ import torch
 from torch import nn
 from torchdiffeq import odeint
 
-from .base_distributions import sample_base
+from .base_distributions import canonical_base_name, sample_base
 from .models import ExtrapolationWarning, call_model
 from ._checks import (MAX_ODE_STEPS, MAX_SAMPLES, _short, as_list, as_points, as_real_tensor, caller_stacklevel,
                       check_callable, check_choice, check_finite, check_entry, check_model, check_point_steps,
-                      check_positive_int, check_real, describe_model)
+                      check_positive_int, check_real, describe_model, make_generator)
 
-Velocity = Callable[[torch.Tensor, float], torch.Tensor]   # (x (B, 2), t) -> (B, 2)
+Velocity = Callable[[torch.Tensor, float], torch.Tensor]   # (x (B, D), t) -> (B, D); D = 2 on the ring
 
 
 def euler_step(velocity: Velocity, x: torch.Tensor, t: float, h: float) -> torch.Tensor:
@@ -123,7 +123,7 @@ class CountingVelocity:
 
 @dataclass
 class ODESolution:
-    """Result of an ODE solve. x: (B, 2) final points; trajectory: (S + 1, B, 2) or None;
+    """Result of an ODE solve. x: (B, D) final points; trajectory: (S + 1, B, D) or None;
     times: (S + 1,) the times of the trajectory; nfe: network evaluations used."""
 
     x: torch.Tensor
@@ -183,7 +183,7 @@ def _weights(model) -> torch.Tensor | None:
 def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler", condition=None,
               return_trajectory: bool = False, t0: float = 0.0, t1: float = 1.0,
               rtol: float = 1e-5, atol: float = 1e-5) -> ODESolution:
-    """Integrate dx/dt = model(x, t[, condition]) from t0 to t1 starting at x0: (B, 2).
+    """Integrate dx/dt = model(x, t[, condition]) from t0 to t1 starting at x0: (B, D), D = 2 on the ring.
 
     Args:
         method: a fixed-step method of ``SOLVERS`` ('euler', 'midpoint', 'heun', 'rk4'; n_steps
@@ -191,7 +191,7 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
             are reported).
         condition: (C,), (1, C) or (B, C) for conditional models. A radius outside the radii a
             radius model was trained on gives one ``models.ExtrapolationWarning``.
-        return_trajectory: keep every intermediate point, (n_steps + 1, B, 2).
+        return_trajectory: keep every intermediate point, (n_steps + 1, B, D).
         t0, t1: integrate backwards with t1 < t0 (from data to base).
     """
     method = check_choice("method", method, solver_names())
@@ -235,15 +235,30 @@ def solve_ode(model, x0: torch.Tensor, n_steps: int = 100, method: str = "euler"
     return ODESolution(x, torch.stack(trajectory) if trajectory is not None else None, times, velocity.nfe)
 
 
+def start_points(base: str, n_samples: int, dim: int = 2, seed=None, generator=None) -> torch.Tensor:
+    """Where ``generate`` starts: ``n_samples`` points of ``base`` (n_samples, 2), or, for points of
+    another width ``dim`` (a digit image has 64), the standard Gaussian N(0, I) (n_samples, dim)."""
+    if dim == 2:
+        return sample_base(base, n_samples, seed=seed, generator=generator)
+    if canonical_base_name(base) != "gaussian":
+        raise ValueError(f"base must be 'gaussian' for a model of {dim}-dimensional points (the other bases are "
+                         f"2-D), got {base!r}")
+    return torch.randn(n_samples, dim, generator=make_generator(seed, generator))
+
+
 def generate(model, n_samples: int = 1000, base: str = "gaussian", n_steps: int = 100,
              method: str = "euler", condition=None, seed=None, generator=None,
              return_trajectory: bool = False) -> ODESolution:
-    """Draw ``n_samples`` from ``base`` and carry them to t = 1 along ``model``'s field (see ``solve_ode``)."""
-    check_model(model, dim=2)
+    """Draw ``n_samples`` from ``base`` and carry them to t = 1 along ``model``'s field (see ``solve_ode``).
+
+    A model of points of another width than 2 (its ``dim``) starts from the standard Gaussian of that width.
+    """
+    dim = getattr(model, "dim", 2)
+    check_model(model, dim=dim)
     n_samples = check_positive_int("n_samples", n_samples, maximum=MAX_SAMPLES)
     check_point_steps(check_positive_int("n_steps", n_steps, maximum=MAX_ODE_STEPS), n_samples,
                       f"n_samples={n_samples}")
-    x0 = sample_base(base, n_samples, seed=seed, generator=generator)
+    x0 = start_points(base, n_samples, dim, seed=seed, generator=generator)
     return solve_ode(model, x0, n_steps=n_steps, method=method, condition=condition,
                      return_trajectory=return_trajectory)
 

@@ -6,7 +6,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from tools import prose_numbers
 
 NOTEBOOKS = ["notebooks/17_flow_matching.ipynb", "notebooks/17a_solvers_and_couplings.ipynb",
-             "notebooks/17b_flow_matching_vs_diffusion_and_cnf.ipynb",
+             "notebooks/17b_flow_matching_vs_diffusion_and_cnf.ipynb", "notebooks/17c_digits.ipynb",
              "notebooks/exercises/17_flow_matching_exercises.ipynb"]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 # The lessons. The exercises build on each other by design (later ones reuse a student's functions).
 NOTEBOOKS = ["notebooks/17_flow_matching.ipynb", "notebooks/17a_solvers_and_couplings.ipynb",
-             "notebooks/17b_flow_matching_vs_diffusion_and_cnf.ipynb"]
+             "notebooks/17b_flow_matching_vs_diffusion_and_cnf.ipynb", "notebooks/17c_digits.ipynb"]
 KNOWN = set(dir(builtins)) | {"display", "get_ipython", "__file__"}
 
 

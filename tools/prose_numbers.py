@@ -66,8 +66,8 @@ def prose_numbers(source: str) -> list[str]:
     found = []
     for match in NUMBER.finditer(text):
         number = match.group()
-        before = text[max(0, match.start() - 8):match.start()]
-        if re.search(r"(?:§|section|sections|chapter|Exercise|exercise|ch\.?)\s*$", before, re.I):
+        before = text[max(0, match.start() - 12):match.start()]
+        if re.search(r"(?:§|section|sections|chapter|exercises?|ch\.?)\s*$", before, re.I):
             continue                                    # a reference to a section or an exercise
         value, decimals, _ = _value(number)
         if number.rstrip("%") in ALLOWED or (decimals == 0 and abs(value) < 10):

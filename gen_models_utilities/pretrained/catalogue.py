@@ -2,7 +2,8 @@
 
 A model kind is what ``load_pretrained(kind, base)`` asks for: the chapter's three ('fm',
 'onehot', 'radius', shipped for every base of ``BASES``) and the companion notebooks' variants
-(17a's OT blocks and reflow, 17b's diffusion model and CNF, shipped on one base). Each entry
+(17a's OT blocks, reflow and MeanFlow, 17b's diffusion model and CNF, 17c's digit model and classifier,
+shipped on one base). Each entry
 holds the recipe it is trained by (``pretrained.recipes`` reads it); ``shipped()`` lists every
 (kind, base) that has a file, for the tools, the tests and the widgets.
 """
@@ -69,6 +70,12 @@ for _size in (256, 128, 64):
     register_model_kind(ModelKind(f"fm_ot_block{_size}", {**FM, "coupling": f"ot_block{_size}"}, "gaussian"))
 register_model_kind(ModelKind("fm_reflow", {**FM, "teacher": "fm_gaussian", "pairs": 32000, "pair_solver": "rk4",
                                             "pair_steps": 25, "pair_seed": 1}, "gaussian"))
+# 17a's MeanFlow: the average-velocity network (a second time input) trained with the MeanFlow loss
+# (``meanflow.train_meanflow``) on the fm budget, half of its time pairs with r = t.
+register_model_kind(ModelKind("meanflow", {"trainer": "meanflow", "model": "AverageVelocityField", "n_steps": 8000,
+                                           "batch_size": 512, "lr": 2e-3, "schedule": "cosine",
+                                           "time_sampling": "logit_normal", "equal_share": 0.5, "activation": "silu"},
+                              "gaussian"))
 # 17b's other methods, with their own trainers: diffusion with the fm budget (8000 steps of 512),
 # a CNF by maximum likelihood through a 4-step RK4 solve, with a smooth activation.
 register_model_kind(ModelKind("diffusion", {"trainer": "diffusion", "model": "DiffusionModel", "n_steps": 8000,
@@ -76,6 +83,15 @@ register_model_kind(ModelKind("diffusion", {"trainer": "diffusion", "model": "Di
 register_model_kind(ModelKind("cnf", {"trainer": "cnf", "model": "VelocityField", "n_steps": 1500, "batch_size": 256,
                                       "lr": 2e-3, "schedule": "cosine", "ode_steps": 4, "activation": "silu"},
                               "gaussian"))
+# 17c's digits (scikit-learn's 8 x 8 images, 64-dimensional points): a one-hot flow matching MLP trained with
+# condition dropout (for classifier-free guidance), and the small classifier whose features 17c's Fréchet
+# distance uses. Both start from the Gaussian (a classifier has no base, but a shipped file is <kind>_<base>.pt).
+register_model_kind(ModelKind("digits", {"trainer": "digits", "model": "DigitVelocity", "n_steps": 20000,
+                                         "batch_size": 128, "lr": 2e-3, "schedule": "cosine",
+                                         "condition_dropout": 0.2}, "gaussian"))
+register_model_kind(ModelKind("digits_classifier", {"trainer": "digits_classifier", "model": "DigitClassifier",
+                                                    "n_steps": 2000, "batch_size": 128, "lr": 2e-3,
+                                                    "schedule": "cosine"}, "gaussian"))
 
 
 def check_kind_and_base(kind: str, base: str) -> tuple[str, str]:

@@ -3,7 +3,7 @@
 ``train_recipe(kind, base)`` trains from scratch and measures the quality figures stored with
 the checkpoint (``python -m tools.retrain_checkpoints`` runs it for every shipped (kind, base)).
 A recipe's 'trainer' picks the trainer: flow matching (the default), one reflow of a shipped
-teacher, 17b's diffusion model or its CNF.
+teacher, 17a's MeanFlow, 17b's diffusion model or its CNF, 17c's digit model or its digit classifier.
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import torch
 from .._checks import check_choice
 from ..baselines import cnf, diffusion
 from ..data import create_ring_gaussians
+from ..digits import load_digit_split, train_classifier, train_digit_flow
 from ..guidance import requested_mode_fraction
+from ..meanflow import train_meanflow
 from ..metrics import off_mode_fraction, ring_quality
 from ..models import MODEL_CLASSES, class_code
 from ..reflow import reflow_pairs, train_on_pairs
@@ -87,6 +89,14 @@ def _train_reflow(spec: dict, seed: int, progress: bool):
     return model, result
 
 
+def _train_meanflow(spec: dict, seed: int, progress: bool):
+    """17a's MeanFlow model: the MeanFlow loss on the recipes' data."""
+    model = _new_model(spec, seed)
+    points, _ = create_ring_gaussians(DATA_SIZE, seed=DATA_SEED)
+    return model, train_meanflow(model, points, base=spec["base"], time_sampling=spec["time_sampling"],
+                                 equal_share=spec["equal_share"], seed=seed, progress=progress, **_budget(spec))
+
+
 def _train_diffusion(spec: dict, seed: int, progress: bool):
     """17b's noise-predicting diffusion model on the recipes' data."""
     model = _new_model(spec, seed)
@@ -102,13 +112,31 @@ def _train_cnf(spec: dict, seed: int, progress: bool):
                                 **_budget(spec))
 
 
+def _train_digits(spec: dict, seed: int, progress: bool):
+    """17c's one-hot flow matching model of 8 x 8 digits, on the training split, with condition dropout."""
+    model = _new_model(spec, seed)
+    split = load_digit_split()
+    return model, train_digit_flow(model, split.train_images, split.train_labels, seed=seed, progress=progress,
+                                   condition_dropout=spec["condition_dropout"], **_budget(spec))
+
+
+def _train_digit_classifier(spec: dict, seed: int, progress: bool):
+    """17c's digit classifier, by cross-entropy on the training split."""
+    model = _new_model(spec, seed)
+    split = load_digit_split()
+    return model, train_classifier(model, split.train_images, split.train_labels, seed=seed, progress=progress,
+                                   **_budget(spec))
+
+
 def _budget(spec: dict) -> dict:
     return {key: spec[key] for key in ("n_steps", "batch_size", "lr", "schedule")}
 
 
 # trainer name -> (trainer, whether measure_quality applies: flow matching models only)
 TRAINERS = {"flow_matching": (_train_flow_matching, True), "reflow": (_train_reflow, True),
-            "diffusion": (_train_diffusion, False), "cnf": (_train_cnf, False)}
+            "meanflow": (_train_meanflow, False),
+            "diffusion": (_train_diffusion, False), "cnf": (_train_cnf, False),
+            "digits": (_train_digits, False), "digits_classifier": (_train_digit_classifier, False)}
 
 
 def train_recipe(kind: str, base: str, n_steps: int | None = None, seed: int = 0, progress: bool = False):
