@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: help setup lab lab-settings test test-fast lint bench figures student checkpoints notebooks browser-deps site site-deps clean
+.PHONY: help setup lab lab-settings test test-fast lint bench figures student grade checkpoints notebooks browser-deps site site-deps clean
 
 help:
 	@echo "make lab          open notebooks/17_flow_matching.ipynb in JupyterLab"
@@ -20,6 +20,8 @@ help:
 	@echo "make notebooks    sync every notebook with its .py source (jupytext), execute it, then"
 	@echo "                  regenerate the student copies and the figures"
 	@echo "make student      write missing student copies of the exercise notebooks (ARGS=--force replaces)"
+	@echo "make grade SUBMISSIONS=<folder> [GRADES=build/grades] [TIMEOUT=300]"
+	@echo "                  grade every submitted notebook in the folder: grades.csv and summary.html"
 	@echo "make figures      regenerate the PNGs in figures/"
 	@echo "make site         build the book site (every notebook as a page, offline) into build/site/html"
 	@echo "make checkpoints  retrain the checkpoints the package ships (ARGS='--only fm_gaussian' for one)"
@@ -99,6 +101,14 @@ figures: setup
 
 student: setup
 	$(BIN)/python -m tools.student_copies $(ARGS)
+
+# Each submitted notebook runs in a fresh kernel (two at a time, CPU only, offline) with the solution's
+# check cells put back; the submissions are never modified. TIMEOUT: seconds per notebook.
+SUBMISSIONS ?=
+GRADES ?= build/grades
+TIMEOUT ?= 300
+grade: setup
+	$(BIN)/python -m tools.grade "$(SUBMISSIONS)" --grades "$(GRADES)" --timeout "$(TIMEOUT)" $(ARGS)
 
 checkpoints: setup
 	GEN_MODELS_PROGRESS=0 $(BIN)/python -m tools.retrain_checkpoints --retrain $(ARGS)

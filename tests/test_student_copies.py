@@ -1,5 +1,6 @@
 """Student copies: solutions become stubs, the rest stays, drift is detected, work is never lost."""
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,192 @@ def test_committed_student_copies_are_in_sync():
     assert solutions, "no notebooks/exercises/*_exercises.ipynb found"
     status, text = run(solutions, check=True)
     assert status == 0, text
+
+
+# ----------------------------------------------------------------------------- hidden tests and answer names
+
+CHECK_WITH_HIDDEN = '''check_answer(ANSWER)
+### BEGIN HIDDEN TESTS
+assert ANSWER == "c", "ANSWER: expected the right choice"
+### END HIDDEN TESTS
+'''
+
+
+def tagged_notebook(folder: Path, cells, name: str = "demo_exercises.ipynb") -> Path:
+    """A solution notebook of (cell type, source, tags) triples."""
+    made = []
+    for kind, source, tags in cells:
+        cell = new_code_cell(source) if kind == "code" else new_markdown_cell(source)
+        if tags:
+            cell.metadata["tags"] = list(tags)
+        made.append(cell)
+    path = folder / name
+    nbformat.write(new_notebook(cells=made), path)
+    return path
+
+
+def test_hidden_tests_are_dropped_markers_included(tmp_path):
+    solution = tagged_notebook(tmp_path, [
+        ("code", '### BEGIN SOLUTION\nANSWER = "c"\n### END SOLUTION', ["exercise-1", "solution"]),
+        ("code", CHECK_WITH_HIDDEN, ["exercise-1", "check"]),
+        ("code", "check_more()\n    ### BEGIN HIDDEN TESTS\n    assert True\n    ### END HIDDEN TESTS\nprint('after')",
+         ["exercise-2", "check"]),
+    ])
+    run([solution])
+    _, check, middle = nbformat.read(sc.student_path(solution), as_version=4).cells
+    assert check.source == "check_answer(ANSWER)"              # no markers, no hidden asserts, no trailing blanks
+    assert middle.source == "check_more()\nprint('after')"
+    assert check.metadata["tags"] == ["exercise-1", "check"]
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("### BEGIN HIDDEN TESTS\nassert 1\n", "never closed"),
+    ("assert 1\n### END HIDDEN TESTS\n", "without"),
+    ("### BEGIN HIDDEN TESTS\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS\n", "inside another"),
+    ("assert 1  ### BEGIN HIDDEN TESTS\n", "stand alone"),
+])
+def test_unbalanced_hidden_test_markers_are_refused(tmp_path, source, problem):
+    solution = tagged_notebook(tmp_path, [("code", source, ["exercise-1", "check"])])
+    status, text = run([solution])
+    assert status == 2 and problem in text and not sc.student_path(solution).exists()
+
+
+@pytest.mark.parametrize("kind, tags", [("code", ["exercise-1", "solution"]), ("code", []),
+                                        ("markdown", ["exercise-1", "check"])])
+def test_hidden_tests_outside_a_check_cell_are_refused(tmp_path, kind, tags):
+    solution = tagged_notebook(tmp_path, [(kind, CHECK_WITH_HIDDEN, tags)])
+    status, text = run([solution])
+    assert status == 2 and "only in a check cell" in text and not sc.student_path(solution).exists()
+
+
+def test_the_stub_keeps_a_comment_naming_the_answers_variables(tmp_path):
+    source = '''import torch
+
+# ANSWER_5: one letter
+### BEGIN SOLUTION
+ANSWER_5 = "b"
+### END SOLUTION
+
+
+def helper(x):
+    ### BEGIN SOLUTION
+    y = 2 * x
+    return y
+    ### END SOLUTION
+
+
+### BEGIN SOLUTION
+def rate(x):
+    return x
+
+
+LOW, HIGH = 1, 2
+BEST: float = 0.5
+for _ in range(2):
+    LAST = _
+### END SOLUTION'''
+    lines = sc.strip_solutions(source).split("\n")
+    assert lines[2:5] == ["# ANSWER_5: one letter", "# Your answer defines: ANSWER_5", sc.CODE_STUB]
+    assert lines[7:9] == ["def helper(x):", "    " + sc.CODE_STUB]             # locals: no comment
+    assert lines[-2:] == ["# Your answer defines: rate, LOW, HIGH, BEST, LAST", sc.CODE_STUB]
+    namespace = {}
+    with pytest.raises(NotImplementedError):
+        exec("\n".join(lines[:5]), namespace)
+
+
+def test_answer_names_without_a_parse_fall_back_to_the_block_indentation():
+    source = "%matplotlib inline\n### BEGIN SOLUTION\nANSWER = 'a'\ndef f():\n    pass\n### END SOLUTION\n" \
+             "if True:\n    ### BEGIN SOLUTION\n    X = 1\n    ### END SOLUTION"
+    assert sc.answer_names(source) == {1: ["ANSWER", "f"]}        # the indented block: no claim
+    assert sc.answer_names("### BEGIN SOLUTION\nx == 1\n### END SOLUTION") == {}        # a comparison defines nothing
+    assert sc.DEFINES not in sc.strip_solutions("Why?\n### BEGIN SOLUTION\nX = 1\n### END SOLUTION", "markdown")
+
+
+# ----------------------------------------------------------------------------- the nbgrader export
+
+NBGRADER_KEYS = {"schema_version", "grade", "locked", "solution", "task", "grade_id", "points"}
+
+
+def assert_valid_nbgrader(notebook) -> None:
+    """nbgrader's schema 3 rules (nbgrader/nbgraderformat/v3.py, v3.json), checked without nbgrader."""
+    ids = []
+    for cell in notebook.cells:
+        meta = cell.metadata["nbgrader"]
+        assert set(meta) <= NBGRADER_KEYS and {"schema_version", "grade", "locked", "solution"} <= set(meta)
+        assert meta["schema_version"] == 3 and meta["task"] is False
+        assert re.fullmatch(r"[a-zA-Z0-9_\-]+", meta["grade_id"])
+        ids.append(meta["grade_id"])
+        if meta["grade"]:
+            assert meta["points"] >= 0
+        else:
+            assert "points" not in meta
+        if cell.cell_type == "markdown":
+            assert meta["grade"] == meta["solution"]       # markdown answers are graded by hand in nbgrader
+        if meta["solution"]:
+            assert not meta["locked"]
+    assert len(ids) == len(set(ids)), "duplicate grade ids"
+
+
+def test_nbgrader_export_metadata_follows_the_tags(tmp_path):
+    solution = tagged_notebook(tmp_path, [
+        ("markdown", "# Demo", []),
+        ("code", "import math", []),
+        ("markdown", "## Exercise 1", ["exercise-1"]),
+        ("code", "def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+         ["exercise-1", "solution"]),
+        ("code", "# ANSWER: a letter\n### BEGIN SOLUTION\nANSWER = 'c'\n### END SOLUTION", ["exercise-1", "solution"]),
+        ("code", CHECK_WITH_HIDDEN, ["exercise-1", "check"]),
+        ("markdown", "Derive it.\n\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION", ["exercise-2", "solution"]),
+        ("code", "check_two()", ["exercise-2", "check"]),
+    ])
+    notebook = nbformat.read(solution, as_version=4)
+    notebook.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
+    nbformat.write(notebook, solution)
+    out = tmp_path / "course"
+    assert sc.main(["--nbgrader", str(out), str(solution)]) == 0
+    exported = nbformat.read(out / "source" / "demo_exercises" / "demo_exercises.ipynb", as_version=4)
+    assert "jupytext" not in exported.metadata
+    assert_valid_nbgrader(exported)
+    meta = [cell.metadata["nbgrader"] for cell in exported.cells]
+    assert [m["grade_id"] for m in meta] == ["cell-0", "cell-1", "cell-2", "exercise-1-solution",
+                                            "exercise-1-solution-2", "exercise-1-check", "exercise-2-answer",
+                                            "exercise-2-check"]
+    assert [(m["solution"], m["grade"], m["locked"], m.get("points")) for m in meta] == [
+        (False, False, True, None), (False, False, True, None), (False, False, True, None),
+        (True, False, False, None), (True, False, False, None), (False, True, True, 1),
+        (True, True, False, 0), (False, True, True, 1)]
+    assert exported.cells[4].source.startswith("# ANSWER: a letter\n# Your answer defines: ANSWER\n### BEGIN")
+    assert "### BEGIN HIDDEN TESTS" in exported.cells[5].source                # nbgrader removes them itself
+    config = (out / "nbgrader_config.py").read_text()
+    compile(config, "nbgrader_config.py", "exec")
+    assert repr(sc.CODE_STUB) in config and repr(sc.MARKDOWN_STUB) in config
+    # What nbgrader's release makes of the export with that config is the suite's own student copy:
+    student = sc.make_student_notebook(nbformat.read(solution, as_version=4))
+    for cell, mine in zip(exported.cells, student.cells):
+        released = sc.strip_solutions(sc.strip_hidden_tests(cell.source), cell.cell_type, name_answers=False)
+        assert released == mine.source
+
+
+def test_nbgrader_export_refuses_an_answer_in_a_check_cell(tmp_path, capsys):
+    solution = tagged_notebook(tmp_path, [("code", "### BEGIN SOLUTION\nx = 1\n### END SOLUTION", ["exercise-1",
+                                                                                                  "check"])])
+    assert sc.main(["--nbgrader", str(tmp_path / "course"), str(solution)]) == 2
+    assert "check cell holds a solution block" in capsys.readouterr().out
+    assert not (tmp_path / "course" / "nbgrader_config.py").exists()
+
+
+def test_nbgrader_export_of_the_exercise_notebook(tmp_path):
+    """The real solution notebooks export with valid metadata: a check per exercise, every answer a solution."""
+    solutions = sc.default_solutions(ROOT)
+    assert sc.export_nbgrader(solutions, tmp_path, log=io.StringIO()) == 0
+    for solution in solutions:
+        exported = nbformat.read(tmp_path / "source" / solution.stem / solution.name, as_version=4)
+        assert_valid_nbgrader(exported)
+        exercises = {sc.exercise_number(cell) for cell in exported.cells} - {None}
+        check_ids = {cell.metadata["nbgrader"]["grade_id"] for cell in exported.cells if sc.cell_role(cell) == "check"}
+        assert {f"exercise-{n}-check" for n in exercises} <= check_ids
+        for cell in exported.cells:
+            has_answer = sc.BEGIN in cell.source
+            assert cell.metadata["nbgrader"]["solution"] == has_answer
+            assert cell.metadata["nbgrader"]["grade"] == (sc.cell_role(cell) == "check" or
+                                                           (has_answer and cell.cell_type == "markdown"))
