@@ -99,7 +99,7 @@ def test_every_solution_has_operators_to_flip():
 
 
 @pytest.mark.parametrize("exercise, what, code", MUTANTS, ids=[f"{n}: {w}" for n, w, _ in MUTANTS])
-def test_a_flipped_operator_fails_the_check(solved, exercise, what, code):
+def test_a_flipped_operator_fails_the_check(solved, exercise, what, code):  # noqa: F811 (the fixture)
     namespace = dict(solved)
     with plt.rc_context(), contextlib.redirect_stdout(io.StringIO()):
         try:

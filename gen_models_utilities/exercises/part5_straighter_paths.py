@@ -2,49 +2,171 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
-from ..couplings import minibatch_ot_coupling
-from ..data import create_ring_gaussians
-from ._harness import (ATOL, RTOL, as_tensor, call, close, exercise_check, fail, require_callable)
+from .._checks import _short
+from ..marginal_field import RingMarginalField
+from ..metrics import path_straightness, ring_quality
+from ..solvers import generate, solve_ode
+from ._harness import (SpiralField, as_number, as_tensor, call, choice, close, exercise_check, fail,
+                       require_callable, vector)
 
-# ----------------------------------------------------------------------------- was exercise 15
+__all__ = ["check_fewest_steps", "check_reflow"]
+
+
+# ----------------------------------------------------------------------------- exercise 19
+
+# The check's own case: the exact marginal field, 500 samples per draw. The draws of seeds 1 and 5 are
+# as good as data from 12 Euler steps, seed 2's only from 16, and W2 alone is like the data's from 3
+# steps, so the usual mistakes (one draw taken as enough, the first or the last seed only, W2 alone,
+# the last passing count) give answers other than the right one, 16.
+FEWEST_CASE = {"step_counts": [3, 12, 16, 20], "seeds": [1, 2, 5], "n_samples": 500}
+
+@exercise_check
+def check_fewest_steps(fewest_euler_steps) -> None:
+    """Exercise 19: ``fewest_euler_steps(velocity, step_counts, seeds, n_samples)`` -> the first of
+    ``step_counts`` at which the Euler samples of every seed's draw (``n_samples`` points from
+    ``sample_base('gaussian', n_samples, seed=seed)``) are ``ring_quality(...).as_good_as_data``, or
+    None. Tried on the exact marginal field with ``FEWEST_CASE``; an int, numpy or torch integer passes.
+    """
+    require_callable("fewest_euler_steps", fewest_euler_steps)
+    field = RingMarginalField()
+    steps, seeds, n = FEWEST_CASE["step_counts"], FEWEST_CASE["seeds"], FEWEST_CASE["n_samples"]
+    cache = {}
+
+    def quality(k: int, seed: int):
+        if (k, seed) not in cache:
+            cache[k, seed] = ring_quality(generate(field, n, n_steps=k, seed=seed).x)
+        return cache[k, seed]
+
+    with torch.no_grad():
+        received = call("fewest_euler_steps", fewest_euler_steps, field, list(steps), list(seeds), n)
+    expected = next((k for k in steps if all(quality(k, seed).as_good_as_data for seed in seeds)), None)
+    if received is not None and not isinstance(received, numbers.Integral) and not \
+            (isinstance(received, (torch.Tensor,)) and received.numel() == 1 and not received.is_floating_point()):
+        fail("fewest_euler_steps returned the wrong kind of value", "one of step_counts (an int) or None",
+             _short(received), "return the step count itself, e.g. 16, or None when no count passes.")
+    received = None if received is None else int(received)
+    if received == expected:
+        print(f"Correct: fewest_euler_steps finds {expected} steps on the exact field, where every draw of "
+              f"seeds {seeds} is as good as data.")
+        return
+    what = f"fewest_euler_steps(exact field, {steps}, seeds={seeds}, n_samples={n}) is wrong"
+
+    def reading(k: int) -> str:
+        return f"at {k} steps " + ", ".join(f"seed {s} {'passes' if quality(k, s).as_good_as_data else 'fails'}"
+                                            for s in seeds)
+
+    if received is None:
+        fail(what, str(expected), "None", f"{reading(expected)}: return that count.")
+    if received not in steps:
+        fail(what, str(expected), str(received), "return the step count itself, not its position in step_counts.",
+             "an index, not a step count" if 0 <= received < len(steps) else "")
+    passes = [quality(received, seed).as_good_as_data for seed in seeds]
+    if all(passes):
+        fail(what, str(expected), str(received), f"{received} steps pass, but so does a smaller count earlier in "
+             "step_counts: return the first count that passes.", "not the fewest")
+    if any(passes):
+        fail(what, str(expected), str(received), f"{reading(received)}. One draw's verdict can flip with the noise "
+             "of the draw; a step count counts only when the draw of every seed passes.", "one draw taken as enough")
+    if all(quality(received, seed).w2_like_data for seed in seeds):
+        fail(what, str(expected), str(received), f"at {received} steps W2 is like the data's for every seed, yet "
+             "every draw fails the yardstick: as good as data needs W2, the off-mode share and the counts per mode "
+             "all like the data's (the Quality's as_good_as_data).", "W2 alone")
+    fail(what, str(expected), str(received), f"{reading(received)}. Step through step_counts in order and return "
+         "the first count at which every seed's draw is as good as data.")
+
+
+# ----------------------------------------------------------------------------- exercise 20
+
+
+def _straightness_problem(straightness) -> None:
+    """Fail unless straightness(trajectory) is the mean over paths of chord / path length."""
+    field = SpiralField()
+    x0 = 2 * torch.randn(40, 2, generator=torch.Generator().manual_seed(71))
+    curved = solve_ode(field, x0, n_steps=12, method="rk4", t1=3.0, return_trajectory=True).trajectory
+    angle = torch.linspace(0, math.pi, 9)                        # one long straight path, one short half circle
+    mixed = torch.stack([torch.stack([10 * angle / math.pi, 0 * angle], dim=1),
+                         0.1 * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)], dim=1)
+    for name, trajectory in (("a long straight and a short curved path", mixed), ("curved paths", curved)):
+        value = as_number("straightness(trajectory)", call("straightness", straightness, trajectory.clone()))
+        expected = path_straightness(trajectory)
+        if math.isclose(value, expected, rel_tol=1e-4, abs_tol=1e-5):
+            continue
+        steps = trajectory[1:] - trajectory[:-1]
+        length, chord = steps.norm(dim=2).sum(dim=0), (trajectory[-1] - trajectory[0]).norm(dim=1)
+        mistakes = {
+            "path length over chord, inverted": (float((length / chord).mean()),
+                                                 "straightness is at most 1: chord over path length."),
+            "the ratio of the means": (float(chord.mean() / length.mean()),
+                                       "17a averages each path's own ratio chord / length over the paths."),
+            "squared segment lengths": (float((chord / steps.pow(2).sum(dim=2).sum(dim=0)).mean()),
+                                        "a path's length is the sum of its segments' lengths, not of their squares."),
+        }
+        mistake, hint = next(((m, h) for m, (v, h) in mistakes.items() if math.isclose(value, v, rel_tol=1e-4)),
+                             ("", "for each path: |x_end - x_start| / (sum of |x_(k+1) - x_k|); then the mean."))
+        fail(f"straightness is wrong on {name}, trajectory of shape {tuple(trajectory.shape)}", f"{expected:.5f}",
+             f"{value:.5f}", hint, mistake)
+
+
+def _endpoints_problem(flow_endpoints) -> None:
+    """Fail unless flow_endpoints(velocity, x0, n_steps) carries x0 to t = 1 as accurately as a third-order method."""
+    field, n_steps = SpiralField(), 20
+    x0 = torch.randn(64, 2, generator=torch.Generator().manual_seed(72))
+    with torch.no_grad():
+        value = call("flow_endpoints", flow_endpoints, field, x0.clone(), n_steps)
+        shape = tuple(getattr(value, "shape", ()))
+        if len(shape) == 3 and shape[1:] == tuple(x0.shape):
+            fail("flow_endpoints returned a trajectory", f"the end points, shape {tuple(x0.shape)}",
+                 f"shape {shape}", "a reflow pair is (x0, where the flow ends): return only the last points.",
+                 "the whole trajectory returned")
+        received = as_tensor("flow_endpoints", value, x0.shape)
+        exact = solve_ode(field, x0, n_steps=1000, method="rk4").x
+        # with 20 steps on this field Kutta's third-order method is off by 2e-5 and RK4 by 3e-6; the
+        # second-order midpoint and Heun methods by 1.5e-3, Euler's by 0.08
+        tolerance = 2e-4
+        if close(received, exact, tolerance):
+            return
+        mistakes = {
+            "x0 unchanged": (x0, "the pair's second point is where the flow carries x0 at t = 1."),
+            "a single Euler step": (x0 + field(x0, 0.0), "one step follows the field's direction at t = 0 only; "
+                                    "integrate all the way, in n_steps steps."),
+            "time run backwards": (solve_ode(field, x0, n_steps=n_steps, method="rk4", t0=1.0, t1=0.0).x,
+                                   "x0 is the noise at t = 0: integrate from t = 0 to t = 1."),
+            "Euler steps, too coarse for reflow pairs": (
+                solve_ode(field, x0, n_steps=n_steps, method="euler").x, "the new model learns these end points as "
+                "they are, so they must be accurate: use a method of order 3 or more."),
+            "a second-order method": (
+                solve_ode(field, x0, n_steps=n_steps, method="midpoint").x, "the midpoint and Heun methods are of "
+                "order 2; use one of order 3 or more, such as your kutta_step."),
+        }
+        error = float((received - exact).abs().max())
+        for mistake, (result, hint) in mistakes.items():
+            if close(received, result, 1e-4 if "second-order" in mistake else 1e-3):
+                fail("flow_endpoints is wrong", f"the end points to within {tolerance} (first {vector(exact[0])})",
+                     f"first {vector(received[0])}, off by up to {error:.2g}", hint, mistake)
+        fail("flow_endpoints is wrong", f"the end points to within {tolerance} (first {vector(exact[0])})",
+             f"first {vector(received[0])}, off by up to {error:.2g}",
+             "n_steps equal steps of h = 1 / n_steps from t = 0, starting at x0, with a method of order 3 or more.")
 
 
 @exercise_check
-def check_ot_pairing(ot_pairing, n: int = 64, seed: int = 8) -> None:
-    """Exercise 15: ``ot_pairing(x0, x1)`` -> x0 re-ordered (n, 2) so row i is paired with x1[i].
+def check_reflow(straightness, flow_endpoints, reflow_prediction) -> None:
+    """Exercise 20: ``straightness(trajectory)`` -> the mean over paths of chord / path length of a
+    trajectory (S + 1, B, 2), as ``metrics.path_straightness`` (to 1e-4 relative); ``flow_endpoints(velocity,
+    x0, n_steps)`` -> x0 (B, 2) carried to t = 1 in n_steps steps (to 2e-4 on a
+    known field, which a method of order 3 or more meets with n_steps = 20, and the second-order midpoint
+    and Heun methods miss by 7 times). ``reflow_prediction`` is only checked for its form
+    (one letter); a hidden test grades it."""
+    require_callable("straightness", straightness)
+    require_callable("flow_endpoints", flow_endpoints)
+    _straightness_problem(straightness)
+    _endpoints_problem(flow_endpoints)
+    letter = choice("REFLOW_PREDICTION", reflow_prediction)
+    print(f"Correct: straightness agrees with 17a's definition and flow_endpoints carries x0 to t = 1 "
+          f"accurately; recorded: REFLOW_PREDICTION = '{letter}' (graded with the measurement).")
 
-    The answer must be a permutation of x0's rows whose total squared distance to x1 equals
-    that of ``couplings.minibatch_ot_coupling`` (exact OT).
-    """
-    require_callable("ot_pairing", ot_pairing)
-    generator = torch.Generator().manual_seed(seed)
-    x0 = torch.randn(n, 2, generator=generator)
-    x1 = torch.from_numpy(create_ring_gaussians(n, generator=generator)[0])
-    received = as_tensor("ot_pairing", call("ot_pairing", ot_pairing, x0.clone(), x1.clone()), x0.shape)
 
-    def cost(paired):
-        return float(((paired.double() - x1.double()) ** 2).sum(dim=1).mean())
-
-    optimal, identity = cost(minibatch_ot_coupling(x0, x1)), cost(x0)
-    if close(received, x1):
-        fail("ot_pairing returned x1", "the rows of x0, re-ordered", "x1 itself (each point paired with itself)",
-              "return x0[permutation], where permutation[i] is the noise point assigned to x1[i].")
-    distances = torch.cdist(received.double(), x0.double())
-    nearest = distances.argmin(dim=1)
-    if not bool((distances.min(dim=1).values < ATOL).all()) or len(torch.unique(nearest)) != n:
-        fail("ot_pairing did not return a permutation of x0", f"each of the {n} rows of x0 exactly once",
-              f"{len(torch.unique(nearest[distances.min(dim=1).values < ATOL]))} distinct rows of x0",
-              "every noise point must be used once: a pairing is a permutation, not a nearest-neighbour lookup.")
-    received_cost = cost(received)
-    if not math.isclose(received_cost, optimal, rel_tol=RTOL, abs_tol=1e-6):
-        hint = ("that is the unchanged order, i.e. random pairs; reorder x0 to minimise the total squared distance."
-                if math.isclose(received_cost, identity, rel_tol=RTOL) else
-                "solve the assignment problem exactly, e.g. with scipy.optimize.linear_sum_assignment on the "
-                "(n, n) matrix of squared distances, or ot.emd; check which index belongs to x0 and which to x1.")
-        fail("ot_pairing is not optimal", f"mean squared pair distance {optimal:.4f}",
-              f"{received_cost:.4f} (random pairs: {identity:.4f})", hint)
-    print(f"Correct: ot_pairing is optimal (mean squared distance {optimal:.3f}, random pairs {identity:.3f}).")
-
+# ----------------------------------------------------------------------------- the old exercise 15

@@ -2,17 +2,23 @@
 
 # (exercise, what the student got wrong, code that replaces the answer)
 WRONG_ANSWERS = [
-    (1, 'path run backwards', """
-        def interpolate_point(x0, x1, t):
-            return t * x0 + (1 - t) * x1
+    (1, 'the straight path instead of the trigonometric one', """
+        def trig_point(x0, x1, t):
+            return (1 - t) * x0 + t * x1
      """),
-    (1, 'target points backwards', """
-        def target_velocity(x0, x1):
-            return x0 - x1
+    (1, "the straight path's velocity", """
+        def trig_velocity(x0, x1, t):
+            return x1 - x0
      """),
-    (1, 'sum instead of a weighted mean', """
-        def interpolate_point(x0, x1, t):
-            return x0 + t * x1
+    (1, 'the chain rule forgotten', """
+        def trig_velocity(x0, x1, t):
+            angle = torch.pi * t / 2
+            return torch.cos(angle) * x1 - torch.sin(angle) * x0
+     """),
+    (1, 'the derivative of the cosine without its minus sign', """
+        def trig_velocity(x0, x1, t):
+            angle = torch.pi * t / 2
+            return torch.pi / 2 * (torch.cos(angle) * x1 + torch.sin(angle) * x0)
      """),
     (2, 'field pointing at the ring', """
         def field_at_0(x):
@@ -26,46 +32,59 @@ WRONG_ANSWERS = [
         def field_at_0(x):
             return torch.zeros_like(x)
      """),
-    (3, 'equal weights for every mode', """
+    (3, "the blob's mean velocity, x_t ignored", """
+        def blob_velocity(x, t, mu, s):
+            return mu.expand_as(x)
+     """),
+    (3, 'E[x1 | x_t] - x_t not divided by 1 - t', """
+        def blob_velocity(x, t, mu, s):
+            spread = (1 - t) ** 2 + t ** 2 * s ** 2
+            return mu + t * s ** 2 / spread * (x - t * mu) - x
+     """),
+    (3, 'equal weights for every blob', """
         def marginal_velocity(x, t):
-            var, c = (1 - t) ** 2 + t ** 2 * RING_STD ** 2, t * RING_STD ** 2 - (1 - t)
-            return (CENTERS[None] + c / var * (x[:, None, :] - t * CENTERS[None])).mean(dim=1)
+            return torch.stack([blob_velocity(x, t, mu, RING_STD) for mu in CENTERS], dim=1).mean(dim=1)
      """),
     (3, 'weights with variance 1', """
         def marginal_velocity(x, t):
-            var, c = (1 - t) ** 2 + t ** 2 * RING_STD ** 2, t * RING_STD ** 2 - (1 - t)
-            offset = x[:, None, :] - t * CENTERS[None]
-            weights = torch.softmax(-(offset ** 2).sum(dim=2) / 2, dim=1)
-            return (weights[:, :, None] * (CENTERS[None] + c / var * offset)).sum(dim=1)
-     """),
-    (3, 'no correction term', """
-        def marginal_velocity(x, t):
-            var = (1 - t) ** 2 + t ** 2 * RING_STD ** 2
-            offset = x[:, None, :] - t * CENTERS[None]
-            weights = torch.softmax(-(offset ** 2).sum(dim=2) / (2 * var), dim=1)
-            return weights @ CENTERS
+            logits = torch.stack([-((x - t * mu) ** 2).sum(dim=1) / 2 for mu in CENTERS], dim=1)
+            per_blob = torch.stack([blob_velocity(x, t, mu, RING_STD) for mu in CENTERS], dim=1)
+            return (torch.softmax(logits, dim=1)[:, :, None] * per_blob).sum(dim=1)
      """),
     (4, 'encodes forwards in time', """
         def encode(velocity, x1, n_steps):
             x = x1
             for k in range(n_steps):
-                x = euler_step(velocity, x, k / n_steps, 1 / n_steps)
+                x = x + velocity(x, k / n_steps) / n_steps
             return x
      """),
     (4, 'field read at the forward times', """
         def encode(velocity, x1, n_steps):
             x = x1
             for k in range(n_steps):
-                x = euler_step(velocity, x, k / n_steps, -1 / n_steps)
+                x = x - velocity(x, k / n_steps) / n_steps
             return x
      """),
-    (4, 'diffusion can be inverted the same way', """
+    (4, 'diffusion undone step by step', """
         DIFFUSION_ANSWER = "a"
+     """),
+    (4, 'diffusion reaches the noise-free limit', """
+        DIFFUSION_ANSWER = "c"
      """),
 ]
 
 # (exercise, code, a phrase of the hint or mistake name its failure must show)
 NAMED_MISTAKES = [
-    (1, 'def interpolate_point(x0, x1, t):\n    return t * x0 + (1 - t) * x1\n', 'backwards'),
-    (2, 'def field_at_0(x):\n    return 3 * x / x.norm(dim=1, keepdim=True) - x\n', 'E[x1] = 0'),
+    (1, 'def trig_velocity(x0, x1, t):\n    return x1 - x0\n', "the straight path's velocity"),
+    (1, 'def trig_velocity(x0, x1, t):\n    a = torch.pi * t / 2\n    return torch.cos(a) * x1 - torch.sin(a) * x0\n',
+     "chain rule"),
+    (2, 'def field_at_0(x):\n    return 3 * x / x.norm(dim=1, keepdim=True) - x\n', 'pointing at the ring'),
+    (2, 'def field_at_1(x):\n    return torch.zeros_like(x)\n', 'zero everywhere'),
+    (3, 'def marginal_velocity(x, t):\n    return torch.stack([blob_velocity(x, t, mu, RING_STD) for mu in CENTERS], '
+        'dim=1).mean(dim=1)\n', 'equal weights for every blob'),
+    (3, 'def blob_velocity(x, t, mu, s):\n    v = (1 - t) ** 2 + t ** 2 * s ** 2\n'
+        '    return mu + t * s ** 2 / v * (x - t * mu) - x\n', 'not divided by 1 - t'),
+    (4, 'def encode(velocity, x1, n_steps):\n    x = x1\n    for k in range(n_steps):\n'
+        '        x = x + velocity(x, k / n_steps) / n_steps\n    return x\n', 'integrating forwards'),
+    (4, 'DIFFUSION_ANSWER = "c"\n', 'noise-free limit'),
 ]
