@@ -1,6 +1,6 @@
 """Part 6's checks accept every differently written right answer, and refuse arguments that are not answers.
 
-Exercise 21 (a noise prediction as a velocity) and 22 (a log-likelihood with one's own RK4 step): each
+Exercise 22 (a noise prediction as a velocity) and 23 (a log-likelihood with one's own RK4 step): each
 right answer below is written the way a student might write it, differently from the solution notebook.
 """
 import contextlib
@@ -29,7 +29,7 @@ def passes(check, *arguments) -> str:
     return printed
 
 
-# ----------------------------------------------------------------------------- exercise 21: right answers
+# ----------------------------------------------------------------------------- exercise 22: right answers
 
 
 def velocity_from_noise(x, eps_hat, t):
@@ -117,7 +117,7 @@ def test_exercise_21_refuses_a_non_function_and_a_velocity_model(trained_fm):
                                        sample_clamped, trained_fm)
 
 
-# ----------------------------------------------------------------------------- exercise 22: right answers
+# ----------------------------------------------------------------------------- exercise 23: right answers
 
 
 def rk4_classic(velocity, x, t, h):

@@ -1,4 +1,4 @@
-"""Checks of the exercise notebook's Part 5, straighter paths (17a): exercises 19 and 20."""
+"""Checks of the exercise notebook's Part 5, straighter paths and one-step models (17a): exercises 19 to 21."""
 from __future__ import annotations
 
 import math
@@ -8,12 +8,13 @@ import torch
 
 from .._checks import _short
 from ..marginal_field import RingMarginalField
+from ..meanflow import ExactAverageVelocity, along_path_derivative
 from ..metrics import path_straightness, ring_quality
 from ..solvers import generate, solve_ode
-from ._harness import (SpiralField, as_number, as_tensor, call, choice, close, exercise_check, fail,
+from ._harness import (SpiralField, as_number, as_tensor, call, choice, close, compare, exercise_check, fail,
                        require_callable, vector)
 
-__all__ = ["check_fewest_steps", "check_reflow"]
+__all__ = ["check_fewest_steps", "check_reflow", "check_meanflow_identity"]
 
 
 # ----------------------------------------------------------------------------- exercise 19
@@ -170,3 +171,52 @@ def check_reflow(straightness, flow_endpoints, reflow_prediction) -> None:
 
 
 # ----------------------------------------------------------------------------- the old exercise 15
+
+
+# ----------------------------------------------------------------------------- exercise 21
+
+IDENTITY_CASES = ((0.2, 1.0), (0.5, 0.9), (0.8, 0.3))     # (t, r) pairs, r on either side of t
+IDENTITY_TOLERANCE = 5e-2     # float32 central differences (h = 1e-3) leave ~3e-3, forward ones ~1e-2;
+                              # the typical mistakes leave about 1 or more
+
+
+@exercise_check
+def check_meanflow_identity(average_velocity, identity_residual) -> None:
+    """Exercise 21: ``average_velocity(field, z, t, r)`` -> u(z, r, t) (B, 2) along ``field``, and
+    ``identity_residual(field, z, t, r, h)`` -> u - (v - (t - r) du/dt) (B, 2), tried on the ring's exact
+    marginal field at ``IDENTITY_CASES``; u within 1e-3 of ``meanflow.ExactAverageVelocity``."""
+    require_callable("average_velocity", average_velocity)
+    require_callable("identity_residual", identity_residual)
+    field = RingMarginalField()
+    exact = ExactAverageVelocity(field)
+    z = 2 * torch.randn(50, 2, generator=torch.Generator().manual_seed(5))
+    where = lambda i: f"at z = {vector(z[i])}"                                   # noqa: E731
+    worst, gaps, still = 0.0, [], []
+    for t, r in IDENTITY_CASES:
+        u = exact(z, t, r).float()
+        received = as_tensor("average_velocity", call("average_velocity", average_velocity, field, z.clone(), t, r),
+                             (50, 2))
+        euler = ((solve_ode(field, z, n_steps=200, t0=t, t1=r).x - z) / (r - t)).float()
+        compare(f"average_velocity(field, z, t={t}, r={r})", received, u, where,
+                {"the sign of r - t flipped": -u, "the end point z_r returned, not the velocity":
+                 exact.endpoint(z, t, r).float(), "the displacement not divided by r - t": (r - t) * u,
+                 "Euler steps, not accurate enough here": euler},
+                "u is the displacement from z (at time t) to the end point (at time r), divided by r - t.", atol=1e-3)
+        v = field(z, t).float()
+        moving = along_path_derivative(exact, field, z, t, r).float()
+        held = ((exact(z, t + 1e-3, r) - exact(z, t - 1e-3, r)) / 2e-3).float()      # z held still
+        received = as_tensor("identity_residual",
+                             call("identity_residual", identity_residual, field, z.clone(), t, r, 1e-3), (50, 2))
+        gaps.append(float((u - v).norm(dim=1).mean()))
+        still.append(float((u - (v - (t - r) * held)).norm(dim=1).max()))
+        compare(f"identity_residual(field, z, t={t}, r={r})", received, u - (v - (t - r) * moving), where,
+                {"z held still: a partial derivative in t, not the derivative along the path":
+                 u - (v - (t - r) * held), "the sign of (t - r) du/dt flipped": u - (v + (t - r) * moving),
+                 "u - v returned, without the derivative term": u - v},
+                "move z to t - h and t + h along the field before evaluating u there.", atol=IDENTITY_TOLERANCE)
+        worst = max(worst, float(received.norm(dim=1).max()))
+    if worst > IDENTITY_TOLERANCE:
+        fail("identity_residual is too large", f"at most {IDENTITY_TOLERANCE}", f"{worst:.3g}",
+             "use a central difference with h = 1e-3 and an accurate solve (RK4) to move z.")
+    print(f"Correct: on the exact field the residual is at most {worst:.1e} over {len(IDENTITY_CASES)} pairs (t, r), "
+          f"while |u - v| averages {sum(gaps) / len(gaps):.2f}; holding z still would leave up to {max(still):.2f}.")

@@ -1,7 +1,7 @@
-"""Checks of the exercise notebook's part 6, diffusion and likelihood (17b): exercises 21 and 22.
+"""Checks of the exercise notebook's part 6, diffusion and likelihood (17b): exercises 22 and 23.
 
-Exercise 21 turns the shipped diffusion model's noise prediction into a flow matching velocity and
-samples with it; exercise 22 scores held-out points by the instantaneous change of variables, with
+Exercise 22 turns the shipped diffusion model's noise prediction into a flow matching velocity and
+samples with it; exercise 23 scores held-out points by the instantaneous change of variables, with
 the student's own RK4 step on the augmented state. Each answer is compared with the package's own
 version (``diffusion.NoiseAsVelocity``, ``likelihood.log_likelihood``), with tolerances set from the
 spread of the valid ways to write it (measured; each check's docstring says what it allows).
@@ -26,9 +26,9 @@ from ._harness import (LinearProbe, as_number, as_tensor, call, choice, compare,
 
 __all__ = ["check_noise_to_velocity", "check_flow_likelihood"]
 
-SAMPLE_SEED, SAMPLE_STEPS, SAMPLE_SIZE = 21, 16, 2000     # exercise 21's draw of noise and its RK4 solve
+SAMPLE_SEED, SAMPLE_STEPS, SAMPLE_SIZE = 21, 16, 2000     # exercise 22's draw of noise and its RK4 solve
 SAMPLE_TOLERANCE = 0.15        # RMS distance allowed from the package's sampler (valid variants: <= 0.04)
-HELD_OUT_SIZE, HELD_OUT_SEED = 500, 7                      # exercise 22's held-out ring points
+HELD_OUT_SIZE, HELD_OUT_SEED = 500, 7                      # exercise 23's held-out ring points
 LIKELIHOOD_STEPS = (2, 4, 8, 16)
 NATS = 1e-3                    # agreement of log-likelihoods (valid variants: means within 1e-5)
 
@@ -202,7 +202,7 @@ def _check_samples(sample_from_diffusion, diffusion_velocity, model: DiffusionMo
 @exercise_check
 def check_noise_to_velocity(velocity_from_noise, noise_loss_weight, data_loss_weight, diffusion_velocity,
                             sample_from_diffusion, model) -> None:
-    """Exercise 21: a noise prediction as a velocity, the loss weights, and sampling the shipped diffusion model.
+    """Exercise 22: a noise prediction as a velocity, the loss weights, and sampling the shipped diffusion model.
 
     ``velocity_from_noise(x, eps_hat, t)``: fed the ring's exact noise prediction (per-mode Gaussian posteriors,
     float64), it must give the exact field ``RingMarginalField`` within 1e-3. ``noise_loss_weight(t)``,
@@ -227,7 +227,7 @@ def check_noise_to_velocity(velocity_from_noise, noise_loss_weight, data_loss_we
           f"every mode (limit {100 * off_mode_limit(SAMPLE_SIZE):.1f}%).")
 
 
-# ----------------------------------------------------------------------------- exercise 22
+# ----------------------------------------------------------------------------- exercise 23
 
 
 def _swirl(state: torch.Tensor, t) -> torch.Tensor:
@@ -390,7 +390,7 @@ def _check_means(mean_by_steps, model) -> dict:
 
 @exercise_check
 def check_flow_likelihood(rk4_step_fn, exact_divergence, flow_log_likelihood, mean_by_steps, trend, model) -> None:
-    """Exercise 22: an RK4 step, the exact divergence, a log-likelihood with both, and its convergence.
+    """Exercise 23: an RK4 step, the exact divergence, a log-likelihood with both, and its convergence.
 
     ``rk4_step(velocity, x, t, h)``: equal to ``solvers.rk4_step`` within 1e-4 on a 3-wide state with h < 0.
     ``exact_divergence(velocity, x, t)``: the known divergence of a smooth test field (within 1e-4) and the

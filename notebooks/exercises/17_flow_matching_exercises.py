@@ -10,21 +10,21 @@
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/flow-matching-suite/flow-matching-notebooks/blob/main/notebooks/exercises/17_flow_matching_exercises_student.ipynb)
 #
-# Twenty-two exercises in six parts, on the learning objectives of section 17.1 and on the two
-# companion notebooks (17a: solvers, couplings and reflow; 17b: diffusion and likelihood). Several
+# Twenty-three exercises in six parts, on the learning objectives of section 17.1 and on the two
+# companion notebooks (17a: solvers, couplings, reflow and MeanFlow; 17b: diffusion and likelihood). Several
 # ask you to **derive** a result on paper and then code it; several ask you to **predict** a number
 # or an outcome first: you record the prediction in a variable before you measure.
 #
 # | objective | exercises |
 # |---|---|
-# | a deterministic flow (an ODE) against the random reverse process of diffusion | 4, 21 |
+# | a deterministic flow (an ODE) against the random reverse process of diffusion | 4, 22 |
 # | a path from random pairs joined by straight lines, and the field it defines | 1, 2, 3 |
 # | train the velocity network; why its loss stays above zero | 5, 6, 7, 8 |
 # | sample by solving the ODE, and judge the samples with numbers and their noise | 9 to 15 |
 # | carry any base distribution onto the data | 15 |
 # | condition on a class or a number; guidance; recognise extrapolation | 7, 16, 17, 18 |
-# | straighter paths for fewer steps: couplings and reflow (17a) | 19, 20 |
-# | a model's exact log-likelihood by solving an ODE (17b) | 22 |
+# | fewer steps: couplings, reflow, and learning the jump itself (MeanFlow) (17a) | 19, 20, 21 |
+# | a model's exact log-likelihood by solving an ODE (17b) | 23 |
 #
 # **How to work.** In the student copy (`17_flow_matching_exercises_student.ipynb`) each answer is a
 # line `raise NotImplementedError(...)`, with a comment above it naming what your answer must define.
@@ -1389,7 +1389,7 @@ print(f"the package warned for {len(caught)} radii, e.g. {caught[0].message}" if
 # training data vouches for them.
 
 # %% [markdown]
-# ## Part 5: Straighter paths (17a)
+# ## Part 5: Straighter paths and one-step models (17a)
 
 # %% [markdown] tags=["exercise-19"]
 # ### Exercise 19 (17a.3, 17a.5): how many Euler steps do straighter paths save?
@@ -1610,6 +1610,51 @@ print(f"after one reflow, RK4 with 20 steps: {accurate.percent()} off every mode
 # The error is in the learned field, not in the steps: one short reflow bought straight paths and
 # a one-step sampler that puts most samples on a mode, not accuracy.
 
+# %% [markdown] tags=["exercise-21"]
+# ### Exercise 21 (17a.7): the MeanFlow identity on the exact field
+#
+# The average velocity from time $t$ to time $r$ along the path of the flow through $z_t$ is
+# $u(z_t, r, t) = \frac{1}{t - r}\int_r^t v(z_\tau, \tau)\,d\tau = \frac{z_t - z_r}{t - r}$, and
+# MeanFlow trains on the identity $u = v - (t - r)\,\frac{d}{dt} u$, where $\frac{d}{dt} u$ is the
+# derivative while $z_t$ **moves along its path** ($dz_t / dt = v$), $r$ fixed. Check it on the
+# ring's exact marginal field `field = RingMarginalField()` (call it as `field(z, t)`).
+#
+# 1. Write `average_velocity(field, z, t, r)`: carry `z` (B, 2) from time `t` to time `r` along
+#    `field` (`solve_ode(field, z, n_steps=200, method="rk4", t0=t, t1=r)` does it) and return
+#    $u(z, r, t)$, `(B, 2)`. Mind the sign: it must also work for $r < t$.
+# 2. Write `identity_residual(field, z, t, r, h=1e-3)`: $u - \bigl(v - (t - r)\,\frac{d}{dt}u\bigr)$
+#    at `z`, `(B, 2)`, with $\frac{d}{dt}u$ a central difference: move `z` to $t - h$ and to
+#    $t + h$ along `field`, and difference your `average_velocity` there.
+
+
+# %% tags=["exercise-21", "solution"]
+def average_velocity(field, z, t, r):
+    """u(z, r, t): the displacement along ``field`` from time t to time r over r - t. z (B, 2) -> (B, 2)."""
+    ### BEGIN SOLUTION
+    z_r = solve_ode(field, z, n_steps=200, method="rk4", t0=t, t1=r).x
+    return (z_r - z) / (r - t)
+    ### END SOLUTION
+
+
+def identity_residual(field, z, t, r, h=1e-3):
+    """u - (v - (t - r) du/dt) at z (B, 2), with du/dt a central difference along the path: (B, 2)."""
+    ### BEGIN SOLUTION
+    before = solve_ode(field, z, n_steps=8, method="rk4", t0=t, t1=t - h).x
+    after = solve_ode(field, z, n_steps=8, method="rk4", t0=t, t1=t + h).x
+    du_dt = (average_velocity(field, after, t + h, r) - average_velocity(field, before, t - h, r)) / (2 * h)
+    return average_velocity(field, z, t, r) - (field(z, t) - (t - r) * du_dt)
+    ### END SOLUTION
+
+
+# %% tags=["exercise-21", "check"]
+checks.check_meanflow_identity(average_velocity, identity_residual)
+
+# %% [markdown]
+# The check prints the largest residual it found and, beside it, how far $u$ is from $v$ and what
+# holding `z` still would have left: the identity holds to the error of the finite difference,
+# and only with the derivative taken along the path. It needs no integral, only $v$ and $u$'s
+# derivative at one point, which is what lets MeanFlow train on it.
+
 # %% [markdown]
 # ## Part 6: Diffusion and likelihood (17b)
 #
@@ -1619,8 +1664,8 @@ print(f"after one reflow, RK4 with 20 steps: {accurate.percent()} off every mode
 # computing a model's exact log-likelihood by solving an ODE (17b, sections 5 and 6). Both start
 # with a derivation on paper; the code is its result.
 
-# %% [markdown] tags=["exercise-21"]
-# ### Exercise 21 (17b, sections 1 and 3): a noise predictor is a velocity field
+# %% [markdown] tags=["exercise-22"]
+# ### Exercise 22 (17b, sections 1 and 3): a noise predictor is a velocity field
 #
 # In this package's convention flow time runs from noise ($t = 0$) to data ($t = 1$) along
 # $x_t = (1 - t)\,x_0 + t\,x_1$, where $x_0 \sim N(0, I)$ **is the noise**. A diffusion model learns
@@ -1654,7 +1699,7 @@ print(f"after one reflow, RK4 with 20 steps: {accurate.percent()} off every mode
 # package's sampler from the same noise (the ways of handling $t <$ `T_MIN` land within its
 # tolerance), and measures them with the yardstick `ring_quality`.
 
-# %% tags=["exercise-21", "solution"]
+# %% tags=["exercise-22", "solution"]
 diffusion_model, _ = load_pretrained("diffusion", "gaussian")    # predicts the noise x0 at diffusion time s
 T_MIN = float(diffusion_model.schedule.flow_time(torch.tensor(1.0)))
 print(f"the diffusion model knows s from 0 to 1: flow times from T_MIN = {T_MIN:.4f} to 1")
@@ -1697,7 +1742,7 @@ def sample_from_diffusion(model, x0, n_steps):
     return solve_ode(lambda x, t: diffusion_velocity(model, x, t), x0, n_steps, "rk4").x
     ### END SOLUTION
 
-# %% tags=["exercise-21", "check"]
+# %% tags=["exercise-22", "check"]
 checks.check_noise_to_velocity(velocity_from_noise, noise_loss_weight, data_loss_weight, diffusion_velocity,
                                sample_from_diffusion, diffusion_model)
 
@@ -1746,8 +1791,8 @@ print(f"the data's own share {100 * DATA_OFF_MODE:.1f}%; the yardstick accepts u
 # its training times uniformly in $s$ (17b, section 2). Whether either causes the difference, these
 # cells do not test; 17b, section 2, measures where each network's velocity error is large.
 
-# %% [markdown] tags=["exercise-22"]
-# ### Exercise 22 (17b, sections 5 and 6; 17.5.1): a held-out log-likelihood with your own RK4 step
+# %% [markdown] tags=["exercise-23"]
+# ### Exercise 23 (17b, sections 5 and 6; 17.5.1): a held-out log-likelihood with your own RK4 step
 #
 # Mass is conserved along the flow, so the log-density of a particle changes at the rate of the
 # divergence: $\frac{d}{dt}\log p_t(x_t) = -\nabla\cdot v(x_t, t)$ (17b, section 5, derives it). To
@@ -1782,7 +1827,7 @@ print(f"the data's own share {100 * DATA_OFF_MODE:.1f}%; the yardstick accepts u
 # The check tries your step on a known field, your divergence on a field whose divergence is known
 # and on the package's, and your log-likelihood against the package's `likelihood.log_likelihood`.
 
-# %% tags=["exercise-22", "solution"]
+# %% tags=["exercise-23", "solution"]
 # LIKELIHOOD_TREND: your prediction, 'a', 'b', 'c' or 'd', written before you run the cell
 ### BEGIN SOLUTION
 LIKELIHOOD_TREND = "c"
@@ -1834,7 +1879,7 @@ MEAN_LOG_LIKELIHOOD = {n: float(flow_log_likelihood(fm_model, held_out, n).mean(
 print("mean held-out log-likelihood (nats) by RK4 steps:",
       ", ".join(f"{n}: {value:.3f}" for n, value in MEAN_LOG_LIKELIHOOD.items()))
 
-# %% tags=["exercise-22", "check"]
+# %% tags=["exercise-23", "check"]
 checks.check_flow_likelihood(rk4_step, exact_divergence, flow_log_likelihood, MEAN_LOG_LIKELIHOOD, LIKELIHOOD_TREND,
                              fm_model)
 ### BEGIN HIDDEN TESTS

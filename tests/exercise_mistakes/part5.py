@@ -95,10 +95,27 @@ WRONG_ANSWERS = [
     (20, 'predicts no change', """
         REFLOW_PREDICTION = "b"
      """),
+    (21, 'average velocity with the sign of r - t flipped', """
+        def average_velocity(field, z, t, r):
+            z_r = solve_ode(field, z, n_steps=200, method="rk4", t0=t, t1=r).x
+            return (z_r - z) / (t - r)
+     """),
+    (21, 'end point returned, not the velocity', """
+        def average_velocity(field, z, t, r):
+            return solve_ode(field, z, n_steps=200, method="rk4", t0=t, t1=r).x
+     """),
+    (21, 'z held still in the difference', """
+        def identity_residual(field, z, t, r, h=1e-3):
+            du_dt = (average_velocity(field, z, t + h, r) - average_velocity(field, z, t - h, r)) / (2 * h)
+            return average_velocity(field, z, t, r) - (field(z, t) - (t - r) * du_dt)
+     """),
 ]
 
 # (exercise, code, a phrase of the hint or mistake name its failure must show)
 NAMED_MISTAKES = [
+    (21, 'def identity_residual(field, z, t, r, h=1e-3):\n'
+         '    du_dt = (average_velocity(field, z, t + h, r) - average_velocity(field, z, t - h, r)) / (2 * h)\n'
+         '    return average_velocity(field, z, t, r) - (field(z, t) - (t - r) * du_dt)\n', 'z held still'),
     (19, 'def fewest_euler_steps(velocity, step_counts, seeds, n_samples):\n'
          '    for n_steps in step_counts:\n'
          '        if ring_quality(euler_sample(velocity, n_samples, n_steps, seeds[0])[-1]).as_good_as_data:\n'
