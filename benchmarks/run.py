@@ -5,7 +5,9 @@
                                         # to a temporary folder unless --out is given
 
 results.json is one flat object, metric name -> number; strings about the machine go to
-machine.json next to it. Flags ``..._reached`` and ``target_..._met`` are 1 or 0.
+machine.json next to it. Flags ``..._reached`` and ``target_..._met`` are 1 or 0. The full run
+also grades 30 copies of the exercise notebook with ``tools.grade`` (benchmarks/grading.py, about
+5 more minutes; --no-grading skips it).
 """
 from __future__ import annotations
 
@@ -42,12 +44,13 @@ class Budget:
     reflow_steps: int = 2000
     reflow_pairs: int = DATA_SIZE
     widget_repeats: int = 7
-    ot_chunk: int = 100
-    ot_rounds: int = 3
+    ot_chunk: int = 100                          # the per-step cost benchmarks (OT's and MeanFlow's)
+    ot_rounds: int = 3                           # run chunks of ot_chunk steps, ot_rounds times
     notebooks: bool = True
+    grading: bool = False        # 30 notebooks graded (benchmarks/grading.py); only the full run does it
 
 
-FULL = Budget()
+FULL = Budget(grading=True)
 QUICK = Budget(name="quick", judge_samples=300, speed_chunk=5, speed_rounds=1, cap_s=2.0, ladder=(20,),
                step_ladder=(1, 4, 16), tolerance_ladder=(1e-1, 1e-3), reflow_steps=10, reflow_pairs=200,
                widget_repeats=1, ot_chunk=2, ot_rounds=1, notebooks=False)
@@ -84,7 +87,7 @@ def run_all(budget: Budget = FULL, shipped: dict | None = None, seed: int = 0, l
     from .quality import QualityJudge
     from .speed import BATCH_SIZES, training_speed
     from .time_to_quality import recipe_variants, time_to_quality
-    from .widget import widget_callback_ms
+    from .widget import learned_view_ms
 
     shipped = shipped or shipped_recipe("fm", "gaussian")
     started = time.perf_counter()
@@ -134,25 +137,36 @@ def run_all(budget: Budget = FULL, shipped: dict | None = None, seed: int = 0, l
     for key in sorted(key for key in results if key.startswith("ot_cost_ratio_")):
         log(f"  {key[len('ot_cost_ratio_'):]:28s}{results[key]:6.2f}x an independent step")
 
-    log("Widget redraw (draw_samples at 100 Euler steps, rendered to PNG)")
-    milliseconds = widget_callback_ms(package_model, repeats=budget.widget_repeats)
-    if milliseconds is None:
-        log("  gen_models_utilities.widgets is missing: widget_callback_ms_median not measured")
-    else:
-        results["widget_callback_ms_median"] = milliseconds
-    if budget.name != "quick":
-        from .widget import browser_latencies
+    from .meanflow_cost import meanflow_step_cost
 
-        log("Explorers in JupyterLab and Chromium: input event to new pixels (ms)")
-        for name, figures in (browser_latencies(log=log) or {}).items():
-            results.update({f"widget_browser_ms_{stat}_{name}": figures[stat] for stat in ("median", "p95")})
-        log(f"  {milliseconds:.0f} ms")
+    meanflow_recipe = shipped_recipe("meanflow", "gaussian")
+    log(f"MeanFlow's cost per training step (the shipped MeanFlow recipe, batch {meanflow_recipe['batch_size']}; "
+        "the same network trained by flow matching for comparison)")
+    results.update(meanflow_step_cost(meanflow_recipe, budget.ot_chunk, budget.ot_rounds, seed=seed))
+    for key in sorted(key for key in results if key.startswith("meanflow_cost_ratio_")):
+        log(f"  {key[len('meanflow_cost_ratio_'):]:28s}{results[key]:6.2f}x a flow matching step")
+
+    log("One learned view computed in the kernel (the sample explorer's 100 paths, 100 Euler steps)")
+    results["widget_view_ms_median"] = learned_view_ms(package_model, repeats=budget.widget_repeats)
+    log(f"  {results['widget_view_ms_median']:.0f} ms")
+    if budget.name != "quick":
+        from .widget import browser_frame_times
+
+        log("Explorers in Chromium, input event to new frame (ms): JupyterLab, the static site, today's PNG ones")
+        for name, figures in (browser_frame_times(log=log) or {}).items():
+            results.update({f"widget_frame_ms_{stat}_{name}": figures[stat] for stat in ("median", "p95")})
 
     if budget.notebooks:
         from .notebooks import notebook_seconds
 
         log("Notebooks (fresh kernel each, nbclient)")
         results.update(notebook_seconds(log=log))
+
+    if budget.grading:
+        from .grading import grading_seconds
+
+        log("Grading a class (tools.grade: 30 copies of the solution notebook, two at a time)")
+        results.update(grading_seconds(log=log))
 
     results.update(target_flags(results))
     results.update({f"shipped_recipe_{key}": value for key, value in shipped.items()
@@ -221,6 +235,7 @@ def main(argv=None) -> None:
                         help="time training with wall time (default) or this process's CPU time "
                              "(for a busy shared machine; use with --threads 1)")
     parser.add_argument("--no-notebooks", action="store_true", help="skip timing the notebooks")
+    parser.add_argument("--no-grading", action="store_true", help="skip grading 30 notebooks")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("GEN_MODELS_PROGRESS", "0")
@@ -236,6 +251,8 @@ def main(argv=None) -> None:
     budget = QUICK if args.quick else FULL
     if args.no_notebooks:
         budget = Budget(**{**budget.__dict__, "notebooks": False})
+    if args.no_grading:
+        budget = Budget(**{**budget.__dict__, "grading": False})
     folder = Path(tempfile.gettempdir()) / "gen_models_bench_quick"
     out = args.out or (folder / "results.json" if args.quick else RESULTS)
     figure = args.figure or (folder / "benchmarks.png" if args.quick else FIGURE)

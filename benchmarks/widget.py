@@ -1,17 +1,28 @@
-"""How fast the explorers answer: in the kernel (one redraw) and in a real browser (input to pixels).
+"""How fast the explorers answer: in the kernel, in JupyterLab, and on the static book site, all in Chromium.
 
-``widget_callback_ms`` times one uncached redraw of the sample explorer in this process.
-``browser_latencies`` starts JupyterLab on a private port and headless Chromium (Debian's
-/usr/bin/chromium via Playwright), opens a small notebook of every explorer built from the
-shipped checkpoints (``write_explorer_notebook``), and for each explorer presses the right
-arrow on its slider (or picks the next entry of its dropdown) again and again: the latency
-is the time from the key event (or the dropdown's change event), read in the page, to the
-first animation frame after the explorer's new picture is decoded. Between two presses it
-waits until the picture has settled (the full picture follows a quick one). The browser test
-(tests/test_browser.py) uses the same harness and the same measurement.
+``learned_view_ms`` times what a kernel round trip computes for one learned view (the sample
+explorer's paths at 100 Euler steps). ``browser_frame_times`` measures, in one run:
+
+* **JupyterLab**: JupyterLab on a private port and headless Chromium (Debian's /usr/bin/chromium via
+  Playwright) open a notebook of every explorer of ``widgets.EXPLORERS`` built from the shipped
+  checkpoints (``write_explorer_notebook``); for each, the arrow key on its moving control's slider
+  (or the next entry of its dropdown), again and again. The time runs from the input event, read in
+  the page, to the task after the explorer has drawn its new frame (its ``data-frames`` counter moved;
+  the frame is painted before that task runs).
+* **the static page**: the same measurement on the book site's pages (``tools.build_site`` into a
+  temporary folder, served on 127.0.0.1, no kernel anywhere): the explorers drawn from what was saved
+  with the notebooks.
+* **today's PNG explorers**, for comparison: the ipywidgets explorers that drew PNG frames in Python
+  (``gen_models_utilities/widgets.py`` as the repository's history last had it, loaded from git),
+  measured in the same JupyterLab from the input event to the first frame after the new picture is
+  decoded.
+
+The browser test (tests/test_browser.py) uses the same harness.
 """
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import secrets
@@ -21,7 +32,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
+import types
 import urllib.request
 from pathlib import Path
 
@@ -39,55 +52,82 @@ LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
                                                                          "checkForUpdates": False},
 }
-# The explorers of the notebook, by the label of the control that is moved: (cell code, control, how).
-EXPLORER_CELLS = {
-    "sample": ('widgets.sample_explorer(fm_models, n_steps=100, data=reference)', "steps", "arrow"),
-    "field": ('widgets.field_explorer(fm_models, t=0.5)', "t", "arrow"),
-    "mode": ('widgets.mode_explorer(onehot_models, mode=0)', "mode", "select"),
-    "radius": ('widgets.radius_explorer(radius_models, radius=3.0)', "radius", "arrow"),
-    "few_step": ('widgets.few_step_explorer({"independent": fm_models["gaussian"], "uniform base": '
-                 'fm_models["uniform"]}, nfe=2, data=reference)', "NFE", "arrow"),
-    "guidance": ('widgets.guidance_explorer(onehot_models["gaussian"], label=3, guidance_scale=1.0, data=reference)',
-                 "w", "arrow"),
+HEADER = ("from gen_models_utilities import widgets, pretrained, reference_data\n"
+          "from gen_models_utilities.style import use_book_style, use_projector_style\n"
+          "{style}\n"
+          "fm_models, onehot_models, radius_models = (pretrained.PretrainedModels(kind) "
+          "for kind in ('fm', 'onehot', 'radius'))")
+LEGACY_PATH = "gen_models_utilities/widgets.py"
+# Today's PNG explorers, by the EXPLORERS name they compare with: (cell code, control label, how).
+LEGACY_CELLS = {
+    "samples": ("png.sample_explorer(fm_models, n_steps=100, data=reference_data(1000))", "steps", "arrow"),
+    "field": ("png.field_explorer(fm_models, t=0.5)", "t", "arrow"),
+    "modes": ("png.mode_explorer(onehot_models, mode=0)", "mode", "select"),
+    "radius": ("png.radius_explorer(radius_models, radius=3.0)", "radius", "arrow"),
+    "guidance": ("png.guidance_explorer(onehot_models['gaussian'], label=3, guidance_scale=1.0)", "w", "arrow"),
 }
-TRAINER_CELL = "trainer = widgets.training_explorer(reference)\ntrainer"
 
 
-def widget_callback_ms(model, n_steps: int = 100, repeats: int = 7) -> float | None:
-    """Median milliseconds of one uncached full redraw of the sample explorer, or None when
-    ``gen_models_utilities.widgets`` is not there (draw 1000 samples, their quality, the picture)."""
-    try:
-        from gen_models_utilities.widgets import Explorer, sample_explorer
-    except ImportError:
-        return None
-    explorer = sample_explorer(model, n_steps=n_steps)
+def learned_view_ms(model, n_steps: int = 100, repeats: int = 7) -> float:
+    """Median milliseconds to compute one learned view in the kernel: 100 paths at ``n_steps`` Euler steps."""
+    from gen_models_utilities import sample_base
+    from gen_models_utilities.widgets import views
+
+    x0 = views.on_fine_grid(sample_base("gaussian", 100, seed=0))
     times = []
-    for seed in range(repeats + 1):                 # the first draw warms up matplotlib
-        explorer._cache.clear()
-        explorer.fixed["seed"] = seed
+    for _ in range(repeats + 1):                    # the first call warms up
         start = now()
-        Explorer.redraw(explorer)
+        views.solved_paths(model, x0, n_steps, "euler")
         times.append(1000 * (now() - start))
     return statistics.median(times[1:])
+
+
+def legacy_png_widgets():
+    """``gen_models_utilities/widgets.py`` as the git history last had it, as a module (None when unreadable)."""
+    def show(revision: str) -> str | None:
+        done = subprocess.run(["git", "show", f"{revision}:{LEGACY_PATH}"], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout if done.returncode == 0 else None
+
+    last = subprocess.run(["git", "log", "-1", "--format=%H", "--", LEGACY_PATH], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    source = last and (show(last) or show(f"{last}^"))
+    if not source:
+        return None
+    module = types.ModuleType("gen_models_utilities._png_explorers")
+    module.__package__ = "gen_models_utilities"
+    sys.modules[module.__name__] = module
+    exec(compile(source, f"{LEGACY_PATH} (git {last[:8]})", "exec"), module.__dict__)
+    return module
 
 
 # ------------------------------------------------------------------------------------------
 # The notebook of explorers
 
-def write_explorer_notebook(path: Path, projector: bool = True) -> Path:
-    """A notebook that builds every explorer from the shipped checkpoints, then the live trainer."""
-    import nbformat
+def explorer_cell(entry, store: bool = True) -> str:
+    """The code of ``entry.example``; with ``store=False``, its learned views are left to the kernel to compute."""
+    import inspect
 
-    style = "use_projector_style()" if projector else "use_book_style()"
-    header = ("from gen_models_utilities import widgets, pretrained as checkpoints, reference_data\n"
-              "from gen_models_utilities.style import use_book_style, use_projector_style\n"
-              f"{style}\n"
-              "fm_models, onehot_models, radius_models = (checkpoints.PretrainedModels(kind) "
-              "for kind in ('fm', 'onehot', 'radius'))\n"
-              "reference = reference_data(1000)")
+    if store or "store" not in inspect.signature(entry.build).parameters:
+        return entry.example
+    return entry.example[:-1] + ", store=False)"
+
+
+def write_explorer_notebook(path: Path, projector: bool = True, extra_cells: tuple = (), legacy: bool = False,
+                            store: bool = True) -> Path:
+    """A notebook that builds every explorer of ``EXPLORERS`` from the shipped checkpoints, then ``extra_cells``
+    (and, with ``legacy``, today's PNG explorers for comparison). ``store=False``: nothing is precomputed,
+    every learned view is asked of the kernel."""
+    import nbformat
+    from gen_models_utilities.widgets import EXPLORERS
+
+    header = HEADER.format(style="use_projector_style()" if projector else "use_book_style()")
     cells = [nbformat.v4.new_code_cell(header)]
-    cells += [nbformat.v4.new_code_cell(code) for code, _, _ in EXPLORER_CELLS.values()]
-    cells.append(nbformat.v4.new_code_cell(TRAINER_CELL))
+    cells += [nbformat.v4.new_code_cell(explorer_cell(entry, store)) for entry in EXPLORERS.values()]
+    cells += [nbformat.v4.new_code_cell(code) for code in extra_cells]
+    if legacy:
+        cells.append(nbformat.v4.new_code_cell("from benchmarks.widget import legacy_png_widgets\n"
+                                               "png = legacy_png_widgets()"))
+        cells += [nbformat.v4.new_code_cell(code) for code, _, _ in LEGACY_CELLS.values()]
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +136,7 @@ def write_explorer_notebook(path: Path, projector: bool = True) -> Path:
 
 
 # ------------------------------------------------------------------------------------------
-# JupyterLab and Chromium
+# JupyterLab, the site and Chromium
 
 def find_chromium() -> str | None:
     """Path of the system Chromium (Debian's package), or None."""
@@ -149,7 +189,8 @@ class LabServer:
         env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_RUNTIME_DIR=str(self.home / "runtime"),
                    JUPYTER_DATA_DIR=str(self.home / "data"), IPYTHONDIR=str(self.home / "ipython"),
                    JUPYTERLAB_SETTINGS_DIR=str(config / "lab" / "user-settings"),
-                   JUPYTER_PLATFORM_DIRS="1", GEN_MODELS_PROGRESS="0", PYTHONUNBUFFERED="1")
+                   JUPYTER_PLATFORM_DIRS="1", GEN_MODELS_PROGRESS="0", PYTHONUNBUFFERED="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
         return env
 
     def start(self, timeout: float = 90, extra_args: tuple = ()) -> None:
@@ -208,6 +249,28 @@ class LabServer:
                 pass
 
 
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+class SiteServer:
+    """An HTTP server on 127.0.0.1 serving a built site folder (a context manager; ``url`` its address)."""
+
+    def __init__(self, folder: Path):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     functools.partial(QuietHandler, directory=str(folder)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> "SiteServer":
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def open_page(playwright, profile: Path):
     """(context, page) of a headless Chromium with a fresh profile at the projector's size."""
     context = playwright.chromium.launch_persistent_context(
@@ -217,9 +280,6 @@ def open_page(playwright, profile: Path):
     page.set_default_timeout(30_000)
     return context, page
 
-
-# ------------------------------------------------------------------------------------------
-# Input to pixels
 
 KERNEL_STATE_JS = """() => {
     const panel = window.jupyterapp.shell.currentWidget;
@@ -231,101 +291,6 @@ KERNEL_STATE_JS = """() => {
             unrun: cells.filter(cell => cell.model.executionCount === null).length,
             busy_prompts: prompts.filter(text => text.includes('*')).length};
 }"""
-
-# Arm one measurement: t0 at the next keydown or change event, t1 at the first animation frame
-# after the explorer's picture has a new source and that source is decoded (then painted).
-# window.__probed is a promise of the probe once t1 is known: awaiting it costs no CPU, where
-# polling the page every few ms would take CPU from the kernel being measured (2 cores here).
-ARM_JS = """(img) => {
-    const probe = {t0: null, t1: null};
-    window.__probe = probe;
-    window.__probed = new Promise(resolve => {
-        const mark = () => { if (probe.t0 === null) probe.t0 = performance.now(); };
-        document.addEventListener('keydown', mark, {capture: true, once: true});
-        document.addEventListener('change', mark, {capture: true, once: true});
-        const observer = new MutationObserver(() => {
-            observer.disconnect();
-            img.decode().catch(() => null).then(() => requestAnimationFrame(() => setTimeout(() => {
-                probe.t1 = performance.now(); resolve(probe); }, 0)));
-        });
-        observer.observe(img, {attributes: true, attributeFilter: ['src']});
-    });
-}"""
-# The probe once the new picture is painted, or null after ``ms`` milliseconds.
-AWAIT_PROBE_JS = "(ms) => Promise.race([window.__probed, new Promise(r => setTimeout(() => r(null), ms))])"
-
-
-def control_box(page, description: str):
-    """Locator of the ipywidgets control whose label reads ``description``."""
-    import re
-
-    label = page.locator("label.widget-label", has_text=re.compile(rf"^\s*{re.escape(description)}\s*:?\s*$"))
-    return page.locator(".jp-Notebook .jupyter-widgets.widget-inline-hbox").filter(has=label)
-
-
-def explorer_box(control):
-    """The nearest widget box around ``control`` that also holds the explorer's picture."""
-    return control.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' widget-vbox ')]"
-                           "[.//img[contains(concat(' ', @class, ' '), ' widget-image ')]][1]")
-
-
-def picture_source(explorer) -> str:
-    return explorer.locator("img.widget-image").first.get_attribute("src") or ""
-
-
-def wait_until_still(explorer, quiet: float = 0.5, timeout: float = 60) -> str:
-    """Wait until the explorer shows its full picture, unchanged for ``quiet`` seconds; returns its source."""
-    deadline = time.monotonic() + timeout
-    source, since = picture_source(explorer), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        current = picture_source(explorer)
-        if explorer.evaluate("el => el.classList.contains('explorer-quick')"):
-            since = time.monotonic()                    # a quick picture: the full one is on its way
-        if current != source:
-            source, since = current, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            return source
-    return source
-
-
-def change_once(page, control, how: str) -> None:
-    """The input event: the right arrow on the slider's handle, or the next entry of the dropdown."""
-    if how == "arrow":
-        handle = control.locator(".noUi-handle").first
-        handle.focus()
-        at_end = float(handle.get_attribute("aria-valuenow")) >= float(handle.get_attribute("aria-valuemax"))
-        page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
-    else:
-        select = control.locator("select")
-        index = select.evaluate("s => s.selectedIndex")
-        count = select.evaluate("s => s.options.length")
-        select.select_option(index=(index + 1) % count)
-
-
-def measure_latency(page, control, how: str, repeats: int = 10, timeout: float = 30) -> list[float]:
-    """Milliseconds from input event to new pixels for ``repeats`` changes of ``control``."""
-    explorer = explorer_box(control)
-    explorer.scroll_into_view_if_needed()
-    image = explorer.locator("img.widget-image").first
-    latencies = []
-    for _ in range(repeats):
-        wait_until_still(explorer)
-        image.evaluate(ARM_JS)
-        change_once(page, control, how)
-        probe = page.evaluate(AWAIT_PROBE_JS, 1000 * timeout)
-        if probe is None or probe["t0"] is None:
-            raise RuntimeError(f"no new picture within {timeout} s of changing {control}: "
-                               f"{page.evaluate('() => window.__probe')}")
-        latencies.append(probe["t1"] - probe["t0"])
-    return latencies
-
-
-def summary(latencies: list[float]) -> dict:
-    """Median and 95th percentile (nearest rank) of a list of milliseconds."""
-    ordered = sorted(latencies)
-    p95 = ordered[min(len(ordered) - 1, max(0, -(-95 * len(ordered) // 100) - 1))]
-    return {"median": statistics.median(ordered), "p95": p95, "n": len(ordered)}
 
 
 def open_and_run_all(page, lab: LabServer, notebook: str, timeout: float = 420) -> float:
@@ -350,39 +315,192 @@ def open_and_run_all(page, lab: LabServer, notebook: str, timeout: float = 420) 
     return time.monotonic() - start
 
 
-def browser_latencies(repeats: int = 10, projector: bool = False, log=print) -> dict | None:
-    """{explorer: {median, p95, n}} in milliseconds, measured in JupyterLab and Chromium; None
-    when Chromium or Playwright is missing."""
+# ------------------------------------------------------------------------------------------
+# Input to a new frame
+
+def explorer(page, name: str):
+    """Locator of the explorer whose spec is named ``name`` (an EXPLORERS name)."""
+    return page.locator(f'.gm-explorer[data-name="{name}"]').first
+
+
+def control(root, name: str):
+    """The range input or select of control ``name`` inside an explorer."""
+    return root.locator(f'[data-control="{name}"] input, [data-control="{name}"] select').first
+
+
+# Arm one measurement: t0 at the next keydown or input event inside the explorer, t1 in the task
+# after the explorer has drawn a new frame (its data-frames attribute moved; the frame is painted
+# before that task). window.__probed resolves with the probe: awaiting it costs no CPU.
+ARM_FRAME_JS = """(root) => {
+    const probe = {t0: null, t1: null, draw_ms: null};
+    window.__probe = probe;
+    window.__probed = new Promise(resolve => {
+        const mark = () => { if (probe.t0 === null) probe.t0 = performance.now(); };
+        root.addEventListener('keydown', mark, {capture: true, once: true});
+        root.addEventListener('input', mark, {capture: true, once: true});
+        const observer = new MutationObserver(() => {
+            if (probe.t0 === null) return;          // a frame from before the input (a view from the kernel)
+            observer.disconnect();
+            probe.draw_ms = Number(root.dataset.drawMs);
+            setTimeout(() => { probe.t1 = performance.now(); resolve(probe); }, 0);
+        });
+        observer.observe(root, {attributes: true, attributeFilter: ['data-frames']});
+    });
+}"""
+# The same for today's PNG explorers: t1 at the first animation frame after the new picture is decoded.
+ARM_PICTURE_JS = """(img) => {
+    const probe = {t0: null, t1: null};
+    window.__probe = probe;
+    window.__probed = new Promise(resolve => {
+        const mark = () => { if (probe.t0 === null) probe.t0 = performance.now(); };
+        document.addEventListener('keydown', mark, {capture: true, once: true});
+        document.addEventListener('change', mark, {capture: true, once: true});
+        const observer = new MutationObserver(() => {
+            observer.disconnect();
+            img.decode().catch(() => null).then(() => requestAnimationFrame(() => setTimeout(() => {
+                probe.t1 = performance.now(); resolve(probe); }, 0)));
+        });
+        observer.observe(img, {attributes: true, attributeFilter: ['src']});
+    });
+}"""
+AWAIT_PROBE_JS = "(ms) => Promise.race([window.__probed, new Promise(r => setTimeout(() => r(null), ms))])"
+
+
+def step_control(page, element) -> None:
+    """One input event: the right (or, at the end, left) arrow on a range input, or the next select entry."""
+    if element.evaluate("el => el.tagName") == "SELECT":
+        count = element.evaluate("s => s.options.length")
+        element.select_option(index=(element.evaluate("s => s.selectedIndex") + 1) % count)
+        return
+    element.focus()
+    at_end = element.evaluate("el => Number(el.value) >= Number(el.max)")
+    page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
+
+
+def measure_frames(page, root, name: str, repeats: int = 10, timeout: float = 30) -> list[float]:
+    """Milliseconds from input event to the explorer's new frame, for ``repeats`` changes of control ``name``."""
+    root.scroll_into_view_if_needed()
+    element = control(root, name)
+    latencies = []
+    for _ in range(repeats):
+        page.wait_for_timeout(120)                  # let the last frame and its saves settle
+        root.evaluate(ARM_FRAME_JS)
+        step_control(page, element)
+        probe = page.evaluate(AWAIT_PROBE_JS, 1000 * timeout)
+        if probe is None or probe["t0"] is None:
+            raise RuntimeError(f"no new frame within {timeout} s of moving {name!r}: "
+                               f"{page.evaluate('() => window.__probe')}")
+        latencies.append(probe["t1"] - probe["t0"])
+    return latencies
+
+
+def legacy_control(page, description: str):
+    import re
+
+    label = page.locator("label.widget-label", has_text=re.compile(rf"^\s*{re.escape(description)}\s*:?\s*$"))
+    return page.locator(".jp-Notebook .jupyter-widgets.widget-inline-hbox").filter(has=label).first
+
+
+def measure_pictures(page, description: str, how: str, repeats: int = 10, timeout: float = 30) -> list[float]:
+    """Today's PNG explorers: milliseconds from input event to the new picture, painted."""
+    widget = legacy_control(page, description)
+    box = widget.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' widget-vbox ')]"
+                         "[.//img[contains(concat(' ', @class, ' '), ' widget-image ')]][1]")
+    box.scroll_into_view_if_needed()
+    image = box.locator("img.widget-image").first
+    latencies = []
+    for _ in range(repeats):
+        page.wait_for_timeout(1500)                 # the full picture follows a quick one after 0.3 s
+        image.evaluate(ARM_PICTURE_JS)
+        if how == "arrow":
+            handle = widget.locator(".noUi-handle").first
+            handle.focus()
+            at_end = float(handle.get_attribute("aria-valuenow")) >= float(handle.get_attribute("aria-valuemax"))
+            page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
+        else:
+            select = widget.locator("select")
+            select.select_option(index=(select.evaluate("s => s.selectedIndex") + 1) % select.evaluate(
+                "s => s.options.length"))
+        probe = page.evaluate(AWAIT_PROBE_JS, 1000 * timeout)
+        if probe is None or probe["t0"] is None:
+            raise RuntimeError(f"no new picture within {timeout} s of moving {description!r}")
+        latencies.append(probe["t1"] - probe["t0"])
+    return latencies
+
+
+def summary(latencies: list[float]) -> dict:
+    """Median and 95th percentile (nearest rank) of a list of milliseconds."""
+    ordered = sorted(latencies)
+    p95 = ordered[min(len(ordered) - 1, max(0, -(-95 * len(ordered) // 100) - 1))]
+    return {"median": statistics.median(ordered), "p95": p95, "n": len(ordered)}
+
+
+# ------------------------------------------------------------------------------------------
+# The whole measurement
+
+def site_pages() -> dict[str, str]:
+    """{EXPLORERS name: the site page that shows it}, read from the notebooks' saved widget state."""
+    pages = {}
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]*.ipynb")):
+        state = json.loads(notebook.read_text())["metadata"].get("widgets", {})
+        for model in state.get("application/vnd.jupyter.widget-state+json", {}).get("state", {}).values():
+            name = model.get("state", {}).get("spec", {}).get("name")
+            if name:
+                pages.setdefault(name, notebook.with_suffix(".html").name)
+    return pages
+
+
+def browser_frame_times(repeats: int = 10, log=print) -> dict | None:
+    """{where_name: {median, p95, n}} in milliseconds: 'lab_<explorer>', 'site_<explorer>' and 'png_<explorer>';
+    None when Chromium or Playwright is missing."""
     import tempfile
 
     if find_chromium() is None:
-        log("  Chromium is missing: browser latencies not measured")
+        log("  Chromium is missing: frame times not measured")
         return None
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        log("  playwright is missing: browser latencies not measured")
+        log("  playwright is missing: frame times not measured")
         return None
-    with tempfile.TemporaryDirectory(prefix="widget-bench-") as folder:
+    from gen_models_utilities.widgets import EXPLORERS
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="widget-bench-") as folder, sync_playwright() as playwright:
         folder = Path(folder)
         (folder / "work").mkdir()
         (folder / "home").mkdir()
-        write_explorer_notebook(folder / "work" / "explorers.ipynb", projector=projector)
+        legacy = legacy_png_widgets() is not None
+        write_explorer_notebook(folder / "work" / "explorers.ipynb", projector=False, legacy=legacy)
         lab = LabServer(folder / "work", folder / "home")
-        results = {}
+        context, page = open_page(playwright, folder / "profile")
         try:
             lab.start()
-            with sync_playwright() as playwright:
-                context, page = open_page(playwright, folder / "profile")
-                try:
-                    open_and_run_all(page, lab, "explorers.ipynb")
-                    for name, (_, description, how) in EXPLORER_CELLS.items():
-                        control = control_box(page, description).first
-                        results[name] = summary(measure_latency(page, control, how, repeats))
-                        log(f"  {name:10s} median {results[name]['median']:6.0f} ms, "
-                            f"p95 {results[name]['p95']:6.0f} ms over {results[name]['n']} changes")
-                finally:
-                    context.close()
+            open_and_run_all(page, lab, "explorers.ipynb")
+            for name, entry in EXPLORERS.items():
+                results[f"lab_{name}"] = summary(measure_frames(page, explorer(page, name), entry.move, repeats))
+                log(f"  JupyterLab  {name:9s} median {results[f'lab_{name}']['median']:6.1f} ms, "
+                    f"p95 {results[f'lab_{name}']['p95']:6.1f} ms")
+            for name, (_, description, how) in (LEGACY_CELLS.items() if legacy else ()):
+                results[f"png_{name}"] = summary(measure_pictures(page, description, how, repeats))
+                log(f"  PNG (today) {name:9s} median {results[f'png_{name}']['median']:6.1f} ms, "
+                    f"p95 {results[f'png_{name}']['p95']:6.1f} ms")
         finally:
+            context.close()
             lab.stop()
+        from tools import build_site
+
+        site = build_site.build(folder / "site" / "html", work=folder / "site")
+        context, page = open_page(playwright, folder / "profile-site")
+        try:
+            with SiteServer(site) as server:
+                for name, page_name in site_pages().items():
+                    page.goto(f"{server.url}/{page_name}", wait_until="load")
+                    root = explorer(page, name)
+                    root.wait_for(timeout=60_000)
+                    results[f"site_{name}"] = summary(measure_frames(page, root, EXPLORERS[name].move, repeats))
+                    log(f"  static page {name:9s} median {results[f'site_{name}']['median']:6.1f} ms, "
+                        f"p95 {results[f'site_{name}']['p95']:6.1f} ms")
+        finally:
+            context.close()
     return results

@@ -21,8 +21,11 @@
 #
 # > **How to use these notebooks.** Run the header cell (the second code cell) first; every
 # > section from 17.3 on then runs on its own, so a lecture can start at any of them. The
-# > explorers (sliders, the live trainer) need a running kernel; without one, the static figure
-# > next to each shows the same thing. Two companions go further: 17a (solvers, couplings, and how
+# > explorers are drawn by the browser, in JupyterLab as on the book site: what has a closed
+# > form (the exact field of 17.3.1, the solvers) is computed there at any setting, and what
+# > a trained network does was computed by the kernel and stored with the notebook for the
+# > settings an explorer offers. The live trainer needs a running kernel. Where no widget can run
+# > (GitHub, nbviewer), the static figure next to each explorer shows the same thing. Two companions go further: 17a (solvers, couplings, and how
 # > many steps to take) and 17b (diffusion models and continuous normalising flows, measured
 # > against flow matching). Instructors who adapt the notebook: it is paired with the plain-text
 # > file `17_flow_matching.py` (jupytext); edit that file, and the `.ipynb` follows when it is
@@ -513,8 +516,9 @@ plt.show()
 # mode, where the data itself has about 1.1% (17.4.2 prints it).
 #
 # **Watch it learn.** Press **Start** below and a fresh network trains in the background while
-# the picture updates as it trains: the loss (left), the samples (middle, a few Euler steps from
-# the same noise every frame) and the field at time $t$ (right). With a Gaussian base and
+# the picture updates as it trains: the loss (left), and on the right the samples (a few Euler
+# steps from the same noise every frame) with the field at time $t$; drag **t** to follow some
+# of the samples along their Euler steps and see the field at that time. With a Gaussian base and
 # random pairs, the dashed line is the exact field's loss, the floor of 17.4.2: no model's
 # expected loss over the ring goes below it, though single batches can, by chance. (The trainer
 # fits a fixed sample of the ring, and a finite sample has a lower floor of its own; the line is
@@ -530,8 +534,8 @@ live = widgets.training_explorer(base="gaussian", lr=1e-3, batch_size=256,
 live
 
 # %% [markdown]
-# (Without a kernel, the snapshots above show the same story.) The model it trained goes to any
-# other explorer in one line, for example `widgets.sample_explorer(live.model)`.
+# (Without a kernel the buttons say so, and the snapshots above show the same story.) The model
+# it trained goes to any other explorer in one line, for example `widgets.sample_explorer(live.model)`.
 
 # %% [markdown]
 # ### 17.4.2 The loss floor
@@ -818,7 +822,8 @@ plt.show()
 # The three fields differ at the same time and place: each is the average velocity of its own
 # pairs, and the pairs start from different bases (light blue). The figures above show the field
 # at a few times only; move the **t** slider to see it at any time between 0 and 1, and switch
-# the **base**.
+# the **base**. Set **field** to *exact* to see the marginal field of 17.3.1 instead of the
+# network's, computed by the browser from its closed form (which the package has for the Gaussian base only).
 
 # %% tags=["nbval-ignore-output"]
 widgets.field_explorer(fm_models, t=0.5, base="gaussian")
@@ -1031,12 +1036,16 @@ for base in list(BASES)[1:]:
 # between the bases by less than their noise (the `within noise` lines, 2000 samples each):
 # this draw does not rank the bases.
 #
-# Now try it yourself: choose the **base**, the number of **steps** and the **solver**; the plot
-# and the quality line are redrawn with the checkpoint trained from that base.
+# Now try it yourself: choose the **base**, the number of **steps** and the **solver**, and drag
+# **t** to follow some of the particles from the base (light blue) to the data. The paths
+# come from the checkpoint trained from that base; with **field** set to *exact*, the browser
+# solves the exact field of 17.3.1 from the same starting points with the same solver. The line
+# under the plot counts the few samples drawn, too few for a share to separate two settings
+# (the measured comparisons are above and in 17a); read it as a picture.
 
 # %% tags=["nbval-ignore-output"]
 widgets.sample_explorer(pretrained.PretrainedModels("fm"), base="gaussian", n_steps=100, method="euler",
-                        n_samples=1000, data=reference_data(2000))
+                        data=reference_data(2000))
 
 # %% [markdown]
 # ## 17.6 Conditional Generation with Flow Matching
@@ -1159,7 +1168,9 @@ plt.show()
 # %% [markdown]
 # For each mode, the streamlines converge on that mode's blob (drawn in red): the same point
 # $x$ at the same time gets a different velocity depending on what we asked for. Pick a **mode**
-# and a **base** below.
+# and a **base** below and drag **t**: the arrows are the conditional field at that time (stored
+# for a few times on the book site, computed by the kernel for the others), and with **field** set
+# to *exact* they are the flow to that mode's Gaussian alone, which is what the condition asks for.
 
 # %% tags=["nbval-ignore-output"]
 widgets.mode_explorer(onehot_models, mode=0, base="gaussian")
@@ -1233,7 +1244,7 @@ for r, samples in sorted(by_radius.items()):
 # 2.0 a guess but 4.0 "seen", on the word of that single point; the stored range leaves 80
 # training radii beyond it on each side.
 #
-# Drag the **radius** slider across and beyond the range.
+# Drag the **radius** slider across and beyond the range (shaded: the trained radii).
 
 # %% tags=["nbval-ignore-output"]
 widgets.radius_explorer(radius_models, radius=3.0, base="gaussian")
@@ -1269,9 +1280,11 @@ widgets.radius_explorer(radius_models, radius=3.0, base="gaussian")
 # - **Solvers.** On the learned field RK4 beats Euler from 8 evaluations on (at 8 over three draws, with about a quarter of Euler's error; at 16 to 64 in the table's one draw of 500 starts), but its single step at 4 evaluations is no better than four Euler steps. Its order there (1.7) falls well short of its textbook four, and it falls short on the exact field too (2.6; 17.5.1). 17a.5 counts how many Euler steps each shipped model needs and compares the solvers at equal budgets.
 # - **Conditions.** A class or a number becomes an extra input (with dropout, also the "no condition" input); outside the conditions seen often in training, the model extrapolates.
 #
-# The models here work in two dimensions. Real images live in thousands of dimensions, where
-# these models get expensive; the next chapter combines them with the compressed
-# representations learned by autoencoders, which gives latent diffusion and latent flow models.
+# The models here work in two dimensions. Notebook 17c takes the same loss, solvers and guidance
+# to small 8 × 8 images of handwritten digits and measures what changes. Real images live in
+# thousands of dimensions, where these models get expensive; the next chapter combines them with
+# the compressed representations learned by autoencoders, which gives latent diffusion and latent
+# flow models.
 
 # %% [markdown]
 # ## References

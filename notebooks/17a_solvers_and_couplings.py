@@ -357,12 +357,14 @@ for name, length in lengths.items():
     print(f"{name:11s} pairs: mean squared length {length:.2f}, one value per batch of 256")
 print(compare(lengths["ot"], lengths["independent"], "OT pairs", "independent pairs"))
 fig, axes = plt.subplots(1, 2, figsize=(10, 5))
+n_lines = 40
 for ax, name in zip(axes, lengths):
     x0, x1 = batch(0)
-    plot_pairs(couplings.COUPLINGS[name].pair(x0, x1), x1, n_lines=40, ax=ax,
+    plot_pairs(couplings.COUPLINGS[name].pair(x0, x1), x1, n_lines=n_lines, ax=ax,
                title=f"{name} pairs: mean squared length {squared_length(name, 0):.2f}")
 fig.tight_layout()
 plt.show()
+print(f"the figure's lines join the first {n_lines} of the {len(x1)} pairs of batch 0")
 
 # %% [markdown]
 # The OT pairs are about a third as long in mean squared length (the printout gives the mean over
@@ -888,10 +890,10 @@ for nfe in (2, 4, 8):
 #
 # ## 17a.6 Try it: solver, budget and model
 #
-# Pick a model by how it was trained, a solver and a budget of network evaluations. The widget
-# below shows, left, 500 samples and, right, the path each solver step took (coloured) over the
-# accurate path of an RK4 solve with 50 small steps (grey). First a static picture for readers
-# without a kernel: each model with 1, 2 and 4 Euler steps from the same 500 base points, and in
+# Pick a model by how it was trained, a solver and a budget of network evaluations. The explorer
+# below draws the samples (red) and, for 30 of them, the path each solver step took (blue) over the
+# accurate path of an RK4 solve with 50 small steps (grey). First a static picture for readers where
+# no widget runs (GitHub, nbviewer): each model with 1, 2 and 4 Euler steps from the same 500 base points, and in
 # the last column the two steps of a 2-step Euler solve (blue) over the accurate paths (grey) of
 # 30 of them. Look at where the blue steps leave the grey curves.
 
@@ -924,6 +926,14 @@ plt.show()
 # grey paths (medians 0.07 and 0.01, from one draw of starts; no ordering between the OT and the
 # reflowed model is measured here). The stragglers left between the modes are what the
 # off-mode share counts.
+#
+# Try other budgets below: pick the **coupling**, the **solver** and the number of network
+# evaluations (**NFE**; a solver takes as many steps as its evaluations per step fit in, at least
+# one), and drag **t** to watch the particles take the solver's steps (blue) beside the accurate
+# paths (grey) of the first few. With **field** set to *exact* (for the independent coupling), the
+# browser solves the exact marginal field of independent pairs (the chapter's 17.3.1) with the same
+# solver, from the same starting points: the bending of its grey paths is the field's own, with no
+# network error.
 
 # %% tags=["nbval-ignore-output"]
 explorer = widgets.few_step_explorer({label: shipped(name) for label, name in MODELS.items()},
@@ -932,8 +942,10 @@ explorer
 
 # %% [markdown]
 # To see a coupling at work during training, press **Start**: a fresh network trains live with
-# minibatch OT pairs (switch the coupling to compare with independent pairs). The middle panel
-# samples with only 8 Euler steps from the same noise every frame.
+# minibatch OT pairs (switch the coupling to compare with independent pairs). The right panel
+# samples with only 8 Euler steps from the same noise every frame; drag **t** to follow some of them.
+# Training needs a running kernel; on the book site the panel shows the trainer as this notebook
+# left it, after the 200 steps of the next cell.
 
 # %% tags=["nbval-ignore-output"]
 live = widgets.training_explorer(coupling="minibatch OT", batch_size=256)
@@ -946,7 +958,7 @@ live
 
 # %% tags=["nbval-ignore-output"]
 live.train_steps(200)
-fig, text = widgets.draw_training(live.trainer, t=0.5)
+fig, text = widgets.training_figure(live.trainer, t=0.5)
 print(text)
 plt.show()
 

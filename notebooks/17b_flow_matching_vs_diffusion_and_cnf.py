@@ -1377,8 +1377,12 @@ for t in (0.25, 0.5, 0.9):
 # model, trained once; the ± covers three draws of noise, not retraining) follows the
 # exact fields within noise at w = 0, w = 1 and w = 3 (3.43 against 3.44 at w = 3); at w = 2 it
 # stays slightly inside them (3.22 ± 0.02 against 3.27 ± 0.01), at w = 4 and w = 8 it overshoots
-# further (3.70 against 3.58, and 5.01 against 3.98). Try it with the slider (w from 0 to 8); the
-# figure above is its static version.
+# further (3.70 against 3.58, and 5.01 against 3.98). Try it with the slider (w from 0 to 8) and
+# any **class**; the figure above is its static version. With **field** set to *exact*, the browser
+# computes the guided field on the exact fields (the ring's and the class's mode, as in the table)
+# and solves it with the same Euler steps from the same starting points, so the two overshoots can
+# be compared side by side (the line under the plot gives their mean distance from the origin, over
+# few samples); drag **t** to follow the guided samples along the flow.
 
 # %% tags=["nbval-ignore-output"]
 widgets.guidance_explorer(guided_model, label=3, data=reference_data(1000))

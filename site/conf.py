@@ -20,8 +20,9 @@ myst_heading_anchors = 3
 
 # MathJax 3 from npm, served from _static/mathjax (the default is a CDN).
 mathjax_path = "mathjax/tex-chtml.js"
-# The widgets' last state (stored by nbclient in the notebook's metadata) is drawn by the
-# ipywidgets HTML manager, served from _static/widgets (the default is a CDN).
+# The widgets' saved state (stored by nbclient in the notebook's metadata) is drawn by the
+# ipywidgets HTML manager and anywidget's front end; tools/build_site.py writes widgets/embed.js,
+# a loader served from _static/widgets (the default is a CDN).
 nb_ipywidgets_js = {"widgets/embed.js": {}}
 html_js_files = [("mathjax2-queue.js", {"defer": "defer"})]   # the manager speaks MathJax 2's API
 

@@ -1,48 +1,51 @@
-"""Every explorer in a real browser: JupyterLab driven through Debian's Chromium.
+"""The explorers in a real browser: Debian's Chromium, driven by Playwright.
 
-A lecture, end to end: JupyterLab starts on 127.0.0.1 with a random port and token, Chromium
-(headless, fresh profile, no background networking, a 1280 x 720 window) opens a small
-notebook written for the test (``benchmarks.widget.write_explorer_notebook``: every explorer
-built from the shipped checkpoints, in the projector style, and the live trainer), runs every
-cell, then moves every explorer's slider or dropdown and measures the time from the input
-event to the new pixels (printed, never asserted: ``make bench`` reports the same figures),
-drags a slider, types a value out of range, starts the live trainer, watches its picture
-change while another explorer still answers, and pauses it. No traceback may appear anywhere;
-the widgets must render as widgets (a missing front-end extension shows their text repr).
+Three parts:
 
-Screenshots go to tests/artifacts/ (ignored by git). The figures README shows,
-figures/jupyterlab_widgets.png and figures/live_trainer.png, are written when missing or
-when GEN_MODELS_UPDATE_FIGURES=1. The server is stopped at the end, pass or fail.
+* **Parity**: explorer.js's exact fields (the ring's marginal field, one mode's field, guidance on
+  them), its fixed-step solvers and its mode counts, evaluated in Chromium at fixed inputs, against
+  ``marginal_field`` and ``solvers`` in float32: the largest difference is at most 1e-5.
+* **A page without a kernel**: every explorer of ``widgets.EXPLORERS``, built from the shipped
+  checkpoints, drawn by explorer.js from its saved state alone (a stand-in for the widget model,
+  as the book site's manager gives it): drawn and not blank, redrawn when its control moves, the
+  exact field at the flip of a control, and a setting that was not stored says so.
+* **A lecture in JupyterLab**: JupyterLab on 127.0.0.1 with a random port and token opens a notebook
+  of every explorer (``benchmarks.widget.write_explorer_notebook``, nothing stored, so every learned
+  view is asked of the kernel), runs every cell, moves every explorer's control, drags a slider,
+  starts and pauses the live trainer. No traceback may appear anywhere. The time from each input
+  event to the new frame is printed, never asserted (``make bench`` reports it).
+
+Screenshots go to tests/artifacts/ (ignored by git). The README's figures/jupyterlab_widgets.png and
+figures/live_trainer.png are written when missing or when GEN_MODELS_UPDATE_FIGURES=1.
 """
 from __future__ import annotations
 
+import base64
 import os
-import re
 import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
-from benchmarks.widget import (EXPLORER_CELLS, KERNEL_STATE_JS, VIEWPORT, LabServer, control_box, explorer_box,
-                               find_chromium, measure_latency, open_page, picture_source, summary,
-                               wait_until_still, write_explorer_notebook)
+from benchmarks.widget import (KERNEL_STATE_JS, VIEWPORT, LabServer, control, explorer, find_chromium,
+                               measure_frames, open_page, summary, write_explorer_notebook)
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_NAME = "explorers.ipynb"
+MODULE = ROOT / "gen_models_utilities" / "widgets" / "explorer.js"
 ARTIFACTS = ROOT / "tests" / "artifacts"
 FIGURE = ROOT / "figures" / "jupyterlab_widgets.png"
 TRAINER_FIGURE = ROOT / "figures" / "live_trainer.png"
-LATENCY_REPEATS = 8
-RUN_ALL_TIMEOUT = 420          # seconds for the whole notebook (generous: CI machines are shared)
-REDRAW_TIMEOUT = 90            # seconds for one redraw after a change
-# Text that means a widget was printed instead of rendered (the front-end extension is missing).
-WIDGET_REPRS = ("IntSlider(", "FloatSlider(", "Dropdown(", "ToggleButtons(", "VBox(children=", "HBox(children=",
-                "Output(", "Explorer object", "Loading widget...", "Error displaying widget")
+ORIGIN = "http://explorer.test"
+PARITY_TOLERANCE = 1e-5
+RUN_ALL_TIMEOUT = 600          # seconds for the whole notebook (generous: CI machines are shared)
+
 
 def skip_loudly(reason: str):
     """Skip with a reason that also shows up as a warning in the summary."""
@@ -50,26 +53,9 @@ def skip_loudly(reason: str):
     pytest.skip(f"BROWSER TEST SKIPPED: {reason}")
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A running JupyterLab over a notebook of every explorer, written in tmp; stopped at teardown."""
-    workdir, home = tmp_path / "work", tmp_path / "home"
-    workdir.mkdir()
-    home.mkdir()
-    write_explorer_notebook(workdir / NOTEBOOK_NAME, projector=True)
-    server = LabServer(workdir, home)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def browser_page(tmp_path):
-    """A Chromium page in a fresh, throw-away profile; skips loudly when Chromium is missing."""
-    chromium = find_chromium()
-    if chromium is None:
+@pytest.fixture(scope="module")
+def playwright_instance():
+    if find_chromium() is None:
         skip_loudly("Debian's chromium is not installed (run `make browser-deps` as root, "
                     "or `apt-get install chromium`)")
     try:
@@ -77,23 +63,227 @@ def browser_page(tmp_path):
     except ImportError:
         skip_loudly("playwright for Python is not installed (pip install -e '.[dev]')")
     with sync_playwright() as playwright:
-        context, page = open_page(playwright, tmp_path / "chromium-profile")
-        try:
-            page.js_errors = []
-            page.on("pageerror", lambda error: page.js_errors.append(str(error)))
-            yield page
-        finally:
-            context.close()
+        yield playwright
+
+
+@pytest.fixture
+def browser_page(playwright_instance, tmp_path):
+    """A Chromium page in a fresh profile, collecting JavaScript errors in ``page.js_errors``."""
+    context, page = open_page(playwright_instance, tmp_path / "chromium-profile")
+    page.js_errors = []
+    page.on("pageerror", lambda error: page.js_errors.append(str(error)))
+    page.on("console", lambda message: page.js_errors.append(message.text) if message.type == "error" else None)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+# A blank page that imports explorer.js and draws an explorer from a saved state with a stand-in
+# for the widget model: get/set/on/off, a save_changes and a send that go nowhere (no kernel).
+BLANK_PAGE = """<!doctype html><html><body><div id="explorers"></div><script type="module">
+window.show = async (saved) => {
+  const module = await import('/explorer.js');
+  const state = saved.state;
+  saved.paths.forEach((path, i) => {
+    const raw = Uint8Array.from(atob(saved.buffers[i]), c => c.charCodeAt(0));
+    let target = state;
+    for (const key of path.slice(0, -1)) target = target[key];
+    target[path[path.length - 1]] = new DataView(raw.buffer);
+  });
+  const listeners = {};
+  const changed = k => (listeners['change:' + k] || []).forEach(f => f());
+  const model = {get: k => state[k], set: (k, v) => { state[k] = v; changed(k); },
+                 save_changes() { throw new Error('no comm channel'); }, send() {},
+                 on(e, f) { (listeners[e] ||= []).push(f); }, off() {}};
+  const el = document.createElement('div');
+  document.getElementById('explorers').append(el);
+  module.default.render({model, el});
+};
+window.loaded = import('/explorer.js').then(m => { window.explorerModule = m; return true; });
+</script></body></html>"""
+
+
+@pytest.fixture
+def module_page(browser_page):
+    """The blank page, served from a made-up origin (nothing leaves the machine)."""
+    page = browser_page
+    page.route(f"{ORIGIN}/**", lambda route: route.fulfill(
+        body=MODULE.read_text() if route.request.url.endswith(".js") else BLANK_PAGE,
+        content_type="text/javascript" if route.request.url.endswith(".js") else "text/html"))
+    page.goto(f"{ORIGIN}/index.html")
+    page.wait_for_function("window.explorerModule !== undefined")
+    return page
+
+
+def saved_state(widget) -> dict:
+    """The widget's state as a notebook saves it: JSON, with its binary parts in base64."""
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    state, paths, buffers = _remove_buffers(widget.get_state())
+    return {"state": state, "paths": paths, "buffers": [base64.b64encode(bytes(b)).decode() for b in buffers]}
 
 
 # ------------------------------------------------------------------------------------------
-# What the page shows
+# Parity: the browser's exact fields and solvers against marginal_field and solvers
+
+PARITY_JS = """({x, times, centers, std, mode, w, steps}) => {
+    const m = window.explorerModule, flat = Float64Array.from(x.flat()), out = {};
+    const ring = m.ringField(Float64Array.from(centers.flat()), std);
+    const one = m.ringField(Float64Array.from(centers[mode]), std);
+    const guided = m.guidedField(ring, one, w);
+    const at = (field, t) => Array.from(field(flat, t, new Float64Array(flat.length)));
+    out.ring = times.map(t => at(ring, t));
+    out.mode = times.map(t => at(one, t));
+    out.guided = times.map(t => at(guided, t));
+    out.paths = {};
+    for (const method of Object.keys(m.SOLVERS))
+        for (const n of steps)
+            out.paths[`${method}/${n}`] = Array.from(m.solve(ring, Float32Array.from(x.flat()), n, method));
+    out.guided_path = Array.from(m.solve(guided, Float32Array.from(x.flat()), 10, 'euler'));
+    out.counts = m.modeCounts(Float32Array.from(x.flat()), Float64Array.from(centers.flat()), 3 * std);
+    return out;
+}"""
 
 
+def test_the_browsers_exact_fields_and_solvers_match_python(module_page):
+    from gen_models_utilities.marginal_field import RingMarginalField
+    from gen_models_utilities.metrics import off_mode_fraction, samples_per_mode
+    from gen_models_utilities.solvers import solve_ode, solver_names
 
+    generator = torch.Generator().manual_seed(0)
+    x = (torch.randn(64, 2, generator=generator) * 2.5).float()
+    times, steps, mode, w = [0.0, 0.1, 0.37, 0.5, 0.9, 1.0], [1, 3, 10], 3, 2.5
+    ring = RingMarginalField()
+    one = RingMarginalField()
+    one.centers = ring.centers[mode:mode + 1]                      # the flow to mode 3 alone
+    got = module_page.evaluate(PARITY_JS, {"x": x.tolist(), "times": times, "centers": ring.centers.tolist(),
+                                           "std": ring.std, "mode": mode, "w": w, "steps": steps})
+
+    def guided(points, t):
+        return ring(points, t) + w * (one(points, t) - ring(points, t))
+
+    worst = {}
+    for i, t in enumerate(times):
+        for name, field in (("ring", ring), ("mode", one), ("guided", guided)):
+            expected = field(x, t).numpy().ravel()
+            worst[f"{name} t={t}"] = np.abs(np.float32(got[name][i]) - expected).max()
+    assert set(solver_names(adaptive=False)) <= {key.split("/")[0] for key in got["paths"]}
+    for key, path in got["paths"].items():
+        method, n = key.split("/")
+        expected = solve_ode(ring, x, n_steps=int(n), method=method, return_trajectory=True).trajectory.numpy()
+        worst[key] = np.abs(np.asarray(path, np.float32).reshape(expected.shape) - expected).max()
+    expected = solve_ode(guided, x, n_steps=10, method="euler", return_trajectory=True).trajectory.numpy()
+    browser = np.asarray(got["guided_path"], np.float32).reshape(expected.shape)
+    worst["guided euler/10"] = np.abs(browser - expected).max()
+    print(f"\nlargest |browser - python| over {len(worst)} fields and solves: {max(worst.values()):.2e}")
+    too_far = {key: value for key, value in worst.items() if value > PARITY_TOLERANCE}
+    assert not too_far, f"explorer.js differs from Python by more than {PARITY_TOLERANCE}: {too_far}"
+    assert got["counts"]["off"] == round(off_mode_fraction(x) * len(x))
+    assert got["counts"]["perMode"] == samples_per_mode(x).tolist()
+
+
+# ------------------------------------------------------------------------------------------
+# A page without a kernel
+
+CANVAS_JS = """(root) => {
+    const canvas = root.querySelectorAll('canvas')[root.querySelectorAll('canvas').length - 1];
+    const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let inked = 0, hash = 0;
+    for (let i = 0; i < pixels.length; i += 4) {
+        if (pixels[i] < 235 || pixels[i + 1] < 235 || pixels[i + 2] < 235) inked++;
+        hash = (hash * 31 + pixels[i] + 7 * pixels[i + 1] + 13 * pixels[i + 2]) % 1000000007;
+    }
+    return {inked: inked / (pixels.length / 4), hash, frames: Number(root.dataset.frames),
+            view: root.dataset.view || null, text: root.querySelector('.gm-text').textContent};
+}"""
+
+
+def canvas_state(root) -> dict:
+    return root.evaluate(CANVAS_JS)
+
+
+@pytest.fixture(scope="module")
+def shipped_explorers():
+    """Every explorer of EXPLORERS, built as its example builds it in the notebooks' kernels."""
+    from gen_models_utilities import pretrained, widgets
+    from gen_models_utilities.widgets import EXPLORERS
+
+    torch.set_num_threads(1)
+    namespace = {"widgets": widgets, "pretrained": pretrained, "fm_models": pretrained.PretrainedModels("fm"),
+                 "onehot_models": pretrained.PretrainedModels("onehot"),
+                 "radius_models": pretrained.PretrainedModels("radius")}
+    return {name: eval(entry.example, namespace) for name, entry in EXPLORERS.items()}
+
+
+def test_every_explorer_draws_from_its_saved_state_alone(module_page, shipped_explorers, tmp_path):
+    from gen_models_utilities.widgets import EXPLORERS
+
+    page = module_page
+    for name, widget in shipped_explorers.items():
+        page.evaluate("saved => window.show(saved)", saved_state(widget))
+        root = explorer(page, name)
+        root.wait_for()
+        first = canvas_state(root)
+        assert first["inked"] > 0.02, f"{name}: the canvas is (almost) blank: {first}"
+        assert "not stored" not in first["text"], f"{name}: the saved state lacks its first view: {first['text']}"
+        frames = measure_frames(page, root, EXPLORERS[name].move, repeats=3)
+        after = canvas_state(root)
+        assert after["frames"] >= first["frames"] + 3 and after["hash"] != first["hash"], (
+            f"{name}: moving {EXPLORERS[name].move!r} did not redraw: {first} -> {after}")
+        print(f"\n{name}: input to new frame without a kernel {summary(frames)['median']:.1f} ms (median of 3)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "explorers_without_kernel.png"), full_page=True)
+    assert not page.js_errors, page.js_errors
+
+
+def test_the_exact_field_is_computed_by_the_browser(module_page, shipped_explorers):
+    page = module_page
+    for name in ("samples", "field", "modes", "guidance", "few_step"):
+        page.evaluate("saved => window.show(saved)", saved_state(shipped_explorers[name]))
+        root = explorer(page, name)
+        control(root, "field").select_option(label="exact")
+        page.wait_for_function("root => root.dataset.view === 'exact'", arg=root.element_handle())
+        assert canvas_state(root)["inked"] > 0.02, f"{name}: the exact view is blank"
+    assert not page.js_errors, page.js_errors
+
+
+def test_a_setting_not_stored_says_so(module_page):
+    from gen_models_utilities import pretrained, widgets
+
+    page = module_page
+    bare = widgets.sample_explorer({"gaussian": pretrained.PretrainedModels("fm")["gaussian"]}, n_steps=8, store=False)
+    page.evaluate("saved => window.show(saved)", saved_state(bare))
+    root = explorer(page, "samples")
+    page.wait_for_function("root => root.dataset.frames > 0", arg=root.element_handle())
+    shown = canvas_state(root)
+    assert shown["view"] == "message" and shown["text"] == "not stored on this page: run the notebook"
+    assert shown["inked"] > 0.02, "a setting not stored left a blank canvas"
+    trainer = widgets.training_explorer(n_preview=50)
+    page.evaluate("saved => window.show(saved)", saved_state(trainer))
+    root = explorer(page, "trainer")
+    root.locator("button", has_text="Start").click()
+    assert root.locator(".gm-status").inner_text() == "training needs a running kernel: run the notebook"
+    assert not page.js_errors, page.js_errors
+
+
+# ------------------------------------------------------------------------------------------
+# A lecture in JupyterLab
+
+NOTEBOOK_NAME = "explorers.ipynb"
+# Errors the kernel sends outside any cell (e.g. from a widget's message handler) reach the page as
+# iopub messages; collect them from the moment the kernel is ready.
+WATCH_KERNEL_JS = """() => {
+    window.__kernelErrors = [];
+    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    kernel.iopubMessage.connect((_, msg) => {
+        const type = msg.header.msg_type;
+        if (type === 'error') window.__kernelErrors.push(msg.content.ename + ': ' + msg.content.evalue);
+        if (type === 'stream' && /Traceback/.test(msg.content.text)) window.__kernelErrors.push(msg.content.text);
+    });
+}"""
 MODEL_ERRORS_JS = """() => {
-    const panel = window.jupyterapp.shell.currentWidget;
-    const found = [];
+    const panel = window.jupyterapp.shell.currentWidget, found = [];
     for (const cell of panel.content.widgets) {
         if (cell.model.type !== 'code') continue;
         const outputs = cell.model.outputs;
@@ -105,20 +295,23 @@ MODEL_ERRORS_JS = """() => {
     return found;
 }"""
 
-# Errors the kernel sends outside any cell (e.g. from a widget callback) reach the page as iopub
-# messages; collect them from the moment the kernel is ready.
-WATCH_KERNEL_JS = """() => {
-    window.__kernelErrors = [];
-    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-    kernel.iopubMessage.connect((_, msg) => {
-        const type = msg.header.msg_type;
-        if (type === 'error') window.__kernelErrors.push(msg.content.ename + ': ' + msg.content.evalue);
-        if (type === 'stream' && /Traceback/.test(msg.content.text)) window.__kernelErrors.push(msg.content.text);
-    });
-}"""
+
+@pytest.fixture
+def lab(tmp_path):
+    """A running JupyterLab over a notebook of every explorer (nothing stored), written in tmp."""
+    workdir, home = tmp_path / "work", tmp_path / "home"
+    workdir.mkdir()
+    home.mkdir()
+    write_explorer_notebook(workdir / NOTEBOOK_NAME, projector=True, store=False)
+    server = LabServer(workdir, home)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):
     """Poll ``predicate()`` until it returns something truthy; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout
     value = None
@@ -130,228 +323,129 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {value!r})")
 
 
-def kernel_idle(page, settle: float = 1.0) -> None:
-    """Wait until the kernel is idle and no cell is queued, twice in a row ``settle`` s apart."""
-    def idle():
-        state = page.evaluate(KERNEL_STATE_JS)
-        return state["ready"] and state["status"] == "idle" and state["busy_prompts"] == 0
-    deadline = time.monotonic() + RUN_ALL_TIMEOUT
-    while time.monotonic() < deadline:
-        if idle():
-            time.sleep(settle)
-            if idle():
-                return
-        time.sleep(0.3)
-    pytest.fail(f"kernel still busy after {RUN_ALL_TIMEOUT} s: {page.evaluate(KERNEL_STATE_JS)}")
-
-
-def problems_on_page(page) -> list[str]:
-    """Every sign of failure visible on the page: tracebacks, error outputs, widget reprs."""
-    problems = [f"error output in a cell: {text}" for text in page.evaluate(MODEL_ERRORS_JS)]
-    problems += [f"kernel error outside a cell: {text[:300]}"
-                 for text in page.evaluate("() => window.__kernelErrors || []")]
-    stderr = page.locator('.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]')
-    for text in stderr.all_inner_texts():
-        if "Traceback" in text or re.search(r"^\w*(Error|Exception)\b", text, re.M) or "Could not draw" in text:
-            problems.append(f"stderr output: {text[:300]}")
-    plain = page.locator('.jp-Notebook .jp-RenderedText[data-mime-type="text/plain"]').all_inner_texts()
-    for text in plain:
-        markers = [marker for marker in WIDGET_REPRS if marker in text]
-        if markers:
-            problems.append(f"a widget shown as text ({markers[0]!r}): {text[:200]}")
-    body = page.locator(".jp-Notebook").inner_text()
-    for marker in ("Error displaying widget", "Error rendering output", "model not found"):
-        if marker in body:
-            problems.append(f"page says {marker!r}")
-    problems += [f"JavaScript error: {text[:300]}" for text in page.js_errors]
-    return problems
-
-
-# ------------------------------------------------------------------------------------------
-# Using the widgets as a student
-
-controls_named, explorer_of, picture = control_box, explorer_box, picture_source
-
-
-def slider_value(control) -> str:
-    return control.locator(".widget-readout").inner_text().strip()
-
-
-def drag_slider(page, control, fraction: float) -> None:
-    """Drag the slider's handle with the mouse to ``fraction`` of its track."""
-    control.scroll_into_view_if_needed()
-    track = control.locator(".noUi-target, .slider").first.bounding_box()
-    handle = control.locator(".noUi-handle").first.bounding_box()
-    start_x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
-    page.mouse.move(start_x, y)
-    page.mouse.down()
-    target_x = track["x"] + fraction * track["width"]
-    for i in range(1, 11):
-        page.mouse.move(start_x + (target_x - start_x) * i / 10, y)
-    page.mouse.up()
-
-
-def type_into_readout(page, control, text: str) -> None:
-    """Type ``text`` into the slider's readout box and press Enter, as a student would."""
-    readout = control.locator(".widget-readout")
-    readout.scroll_into_view_if_needed()
-    readout.click()
-    page.keyboard.press("Control+A")
-    page.keyboard.type(text)
-    page.keyboard.press("Enter")
-
-
-def choose_other_option(control) -> str:
-    """Pick another entry of a dropdown (or another toggle button); returns its label."""
-    control.scroll_into_view_if_needed()
-    select = control.locator("select")
-    if select.count():
-        options = select.locator("option").all_inner_texts()
-        current = select.evaluate("s => s.options[s.selectedIndex].text")
-        choice = next(o for o in options if o != current)
-        select.select_option(label=choice)
-        return choice
-    buttons = control.locator("button:not(.mod-active)")
-    choice = buttons.first.inner_text()
-    buttons.first.click()
-    return choice
-
-
-REDRAW_SECONDS: dict[str, float] = {}
-
-
-def expect_redraw(page, explorer, before: str, what: str) -> str:
-    """Wait for the explorer's picture to change from ``before``; returns the new picture."""
-    start = time.monotonic()
-    deadline = start + REDRAW_TIMEOUT
-    while picture(explorer) in ("", before):
-        if time.monotonic() > deadline:
-            shown = explorer.locator(".widget-output").inner_text()
-            pytest.fail(f"no new picture {REDRAW_TIMEOUT} s after {what}; the explorer shows:\n{shown}")
-        time.sleep(0.5)
-    REDRAW_SECONDS[what] = time.monotonic() - start
-    kernel_idle(page, settle=0.5)
-    return picture(explorer)
-
-
-def screenshot(page, name: str, locator=None) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    (locator or page).screenshot(path=str(path))
-    return path
-
-
-def save_clean_figure(page, explorer) -> None:
-    """The README figure: the notebook alone (side bar closed), the explorer's cell at the top."""
-    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-    cell = explorer.locator("xpath=ancestor::div[contains(concat(' ', @class, ' '), ' jp-CodeCell ')][1]")
-    page.evaluate("el => el.scrollIntoView({block: 'start'})", cell.element_handle())
-    page.mouse.move(0, VIEWPORT["height"] - 1)       # no hover highlight in the picture
-    time.sleep(0.5)
-    FIGURE.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(FIGURE))
-    page.evaluate("() => window.jupyterapp.shell.expandLeft()")
-
-
-def open_and_run_all(page, lab: LabServer) -> float:
-    """Open the notebook, wait for its kernel and run every cell."""
+def run_all(page, lab: LabServer) -> float:
     page.goto(f"{lab.url}/lab/tree/{NOTEBOOK_NAME}?reset&token={lab.token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=90_000)
     wait_for(lambda: page.evaluate(KERNEL_STATE_JS).get("status") == "idle", 90, "the kernel to start")
     page.evaluate(WATCH_KERNEL_JS)
-    state = page.evaluate(KERNEL_STATE_JS)
-    assert state["unrun"] == state["n_code"], f"the fresh notebook has execution counts: {state}"
     start = time.monotonic()
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    wait_for(lambda: page.evaluate(KERNEL_STATE_JS)["unrun"] == 0, RUN_ALL_TIMEOUT, "every cell to run")
-    kernel_idle(page)
+
+    def done():
+        state = page.evaluate(KERNEL_STATE_JS)
+        return state["unrun"] == 0 and state["status"] == "idle" and state["busy_prompts"] == 0
+    wait_for(done, RUN_ALL_TIMEOUT, "every cell to run")
     return time.monotonic() - start
 
 
-def button(explorer, name: str):
-    return explorer.locator("button.jupyter-button", has_text=name).first
+def problems_on_page(page, lab) -> list[str]:
+    """Every sign of failure visible on the page or in the server's log."""
+    problems = [f"error output in a cell: {text}" for text in page.evaluate(MODEL_ERRORS_JS)]
+    problems += [f"kernel error outside a cell: {text[:300]}" for text in page.evaluate("() => window.__kernelErrors")]
+    body = page.locator(".jp-Notebook").inner_text()
+    for marker in ("Error displaying widget", "Error rendering output", "model not found", " explorer: {",
+                   "could not compute this view", "Traceback"):
+        if marker in body:
+            problems.append(f"page says {marker!r}")
+    problems += [f"JavaScript error: {text[:300]}" for text in page.js_errors]
+    if "Traceback" in lab.log_tail(200_000):
+        problems.append(f"the server or kernel logged a traceback:\n{lab.log_tail()}")
+    return problems
 
 
-def status_text(explorer) -> str:
-    return explorer.locator(".widget-label").first.inner_text().strip()
+def learned_and_live(root) -> bool:
+    return root.evaluate("root => root.dataset.kernel === 'live' && root.dataset.view === 'learned'")
 
 
 def test_lecture_in_jupyterlab(lab, browser_page):
+    from gen_models_utilities.widgets import EXPLORERS
+
     page = browser_page
     started = time.monotonic()
-    run_seconds = open_and_run_all(page, lab)
-    problems = problems_on_page(page)
-    assert not problems, "after running every cell:\n" + "\n".join(problems) + "\n" + lab.log_tail()
-    assert page.locator(".jp-Notebook .jupyter-widgets").count() > 0, "no ipywidgets rendered on the page"
-    assert page.locator(".jp-Notebook img.widget-image").count() == len(EXPLORER_CELLS) + 1, (
-        "every explorer and the trainer should show one picture")
+    run_seconds = run_all(page, lab)
+    problems = problems_on_page(page, lab)
+    assert not problems, "after running every cell:\n" + "\n".join(problems)
+    assert page.locator(".jp-Notebook .gm-explorer").count() == len(EXPLORERS), "not every explorer was drawn"
 
-    # Every explorer answers: input event to new pixels (printed, not asserted).
+    # Every explorer asks the kernel for its learned view, draws it, and redraws when its control moves.
     latencies = {}
-    for name, (_, description, how) in EXPLORER_CELLS.items():
-        control = control_box(page, description).first
-        assert control.count() == 1, f"no {description!r} control on the page"
-        before = picture(explorer_of(control))
-        latencies[name] = summary(measure_latency(page, control, how, LATENCY_REPEATS))
-        assert picture(explorer_of(control)) != before, f"moving {description!r} did not change the picture"
-    table = "; ".join(f"{name} {v['median']:.0f}/{v['p95']:.0f} ms" for name, v in latencies.items())
-    print(f"\ninput to pixels, median/p95 over {LATENCY_REPEATS} changes: {table}")
+    for name, entry in EXPLORERS.items():
+        root = explorer(page, name)
+        root.scroll_into_view_if_needed()
+        if name != "trainer":
+            wait_for(lambda: learned_and_live(root), 60, f"the {name} explorer's first learned view from the kernel")
+        before = canvas_state(root)
+        assert before["inked"] > 0.02, f"{name}: blank canvas in JupyterLab"
+        latencies[name] = summary(measure_frames(page, root, entry.move, repeats=5))   # odd: it ends elsewhere
+        assert canvas_state(root)["hash"] != before["hash"], f"moving {entry.move!r} did not change the {name} picture"
+    print("\ninput to new frame in JupyterLab, median/p95 over 5 changes: "
+          + "; ".join(f"{name} {v['median']:.0f}/{v['p95']:.0f} ms" for name, v in latencies.items()))
     if not FIGURE.exists() or os.environ.get("GEN_MODELS_UPDATE_FIGURES") == "1":
-        save_clean_figure(page, explorer_of(control_box(page, "steps").first))
+        save_clean_figure(page, explorer(page, "samples"), FIGURE)
 
-    # A drag, and a value typed far outside the slider's range.
-    steps = controls_named(page, "steps").first
-    sampler = explorer_of(steps)
-    before, old_steps = wait_until_still(sampler), slider_value(steps)
-    drag_slider(page, steps, 0.08)
-    before = expect_redraw(page, sampler, before, "dragging 'steps'")
-    assert slider_value(steps) != old_steps, "dragging the 'steps' handle did not change its value"
-    radius = controls_named(page, "radius").first
-    radius_explorer = explorer_of(radius)
-    before = wait_until_still(radius_explorer)
-    type_into_readout(page, radius, "99")
-    expect_redraw(page, radius_explorer, before, "typing radius 99")
-    assert float(slider_value(radius)) < 99, "a radius of 99 was accepted by the slider"
+    # A setting the kernel has not computed yet: the view comes back from the kernel.
+    samples = explorer(page, "samples")
+    samples.scroll_into_view_if_needed()
+    control(samples, "solver").select_option(label="rk4")
+    wait_for(lambda: learned_and_live(samples) and "rk4" in canvas_state(samples)["text"], 60,
+             "the kernel's RK4 paths")
+    # A drag of the t slider: every position on the way is drawn.
+    slider = control(samples, "t")
+    box = slider.bounding_box()
+    frames = canvas_state(samples)["frames"]
+    page.mouse.move(box["x"] + box["width"] - 4, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    for i in range(1, 21):
+        page.mouse.move(box["x"] + box["width"] * (1 - i / 22), box["y"] + box["height"] / 2)
+    page.mouse.up()
+    wait_for(lambda: canvas_state(samples)["frames"] > frames, 10, "frames while dragging t")
+    assert float(slider.evaluate("el => el.value")) < float(slider.evaluate("el => el.max")), "the drag did not move t"
+    control(samples, "field").select_option(label="exact")
+    wait_for(lambda: samples.get_attribute("data-view") == "exact", 10, "the exact field")
 
-    # The live trainer: Start, watch its picture change while another explorer answers, Pause.
-    trainer = explorer_of(control_box(page, "batch size").first)
-    assert trainer.count() == 1, "no live trainer on the page"
+    # The live trainer: Start, watch frames arrive while another explorer answers, Pause.
+    trainer = explorer(page, "trainer")
     trainer.scroll_into_view_if_needed()
-    first = picture(trainer)
-    button(trainer, "Start").click()
-    frames = {first}
+    first = canvas_state(trainer)["hash"]
+    trainer.locator("button", has_text="Start").click()
+    seen = {first}
     deadline = time.monotonic() + 60
-    while len(frames) < 4 and time.monotonic() < deadline:
-        frames.add(picture(trainer))
-        time.sleep(0.1)
-    assert len(frames) >= 4, f"the trainer's picture changed {len(frames) - 1} times in 60 s of training"
-    while_training = summary(measure_latency(page, control_box(page, "t").first, "arrow", 3))
+    while len(seen) < 4 and time.monotonic() < deadline:
+        seen.add(canvas_state(trainer)["hash"])
+        time.sleep(0.2)
+    assert len(seen) >= 4, f"the trainer's picture changed {len(seen) - 1} times in 60 s of training"
+    while_training = summary(measure_frames(page, explorer(page, "field"), "t", repeats=3))
     trainer.scroll_into_view_if_needed()
-    time.sleep(2.0)                                  # a few more frames for the picture in the README
-    screenshot(page, "live_trainer_running.png")
+    time.sleep(2.0)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "live_trainer_running.png"))
     if not TRAINER_FIGURE.exists() or os.environ.get("GEN_MODELS_UPDATE_FIGURES") == "1":
-        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
-        page.evaluate("el => el.scrollIntoView({block: 'start'})", trainer.element_handle())
-        page.mouse.move(0, VIEWPORT["height"] - 1)
-        time.sleep(0.5)
-        page.screenshot(path=str(TRAINER_FIGURE))
-        page.evaluate("() => window.jupyterapp.shell.expandLeft()")
-    button(trainer, "Pause").click()
-    wait_for(lambda: status_text(trainer).startswith("paused"), 30, "the trainer to say it paused")
-    paused = wait_until_still(trainer, quiet=1.0)
+        save_clean_figure(page, trainer, TRAINER_FIGURE)
+    trainer.locator("button", has_text="Pause").click()
+    status = trainer.locator(".gm-status")
+    wait_for(lambda: status.inner_text().startswith("paused"), 30, "the trainer to say it paused")
+    paused = canvas_state(trainer)["hash"]
     time.sleep(1.0)
-    assert picture(trainer) == paused, "the trainer's picture kept changing after Pause"
-    steps_done = int(status_text(trainer).split()[-1])
-    assert steps_done > 0, f"the status says {status_text(trainer)!r}"
+    assert canvas_state(trainer)["hash"] == paused, "the trainer's picture kept changing after Pause"
+    steps_done = int(status.inner_text().split()[-1])
+    assert steps_done > 0, f"the status says {status.inner_text()!r}"
 
-    problems = problems_on_page(page)
-    assert not problems, "after using the widgets:\n" + "\n".join(problems) + "\n" + lab.log_tail()
-    server_log = lab.log_tail(200_000)
-    assert "Traceback" not in server_log, f"the server or kernel logged a traceback:\n{lab.log_tail()}"
-    print(f"\nthe field explorer while "
-          f"the trainer trains: {while_training['median']:.0f}/{while_training['p95']:.0f} ms; "
-          f"trainer: {steps_done} steps, {len(frames) - 1}+ frames; run all cells {run_seconds:.1f} s; "
+    problems = problems_on_page(page, lab)
+    assert not problems, "after using the explorers:\n" + "\n".join(problems)
+    print(f"\nthe field explorer while the trainer trains: {while_training['median']:.0f}/"
+          f"{while_training['p95']:.0f} ms; trainer: {steps_done} steps; run all cells {run_seconds:.1f} s; "
           f"whole session {time.monotonic() - started:.1f} s")
+
+
+def save_clean_figure(page, root, path: Path) -> None:
+    """A README figure: the notebook alone (side bar closed), the explorer's cell at the top."""
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    page.evaluate("el => el.scrollIntoView({block: 'start'})", root.element_handle())
+    page.mouse.move(0, VIEWPORT["height"] - 1)       # no hover highlight in the picture
+    time.sleep(0.5)
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path))
+    page.evaluate("() => window.jupyterapp.shell.expandLeft()")
 
 
 def test_make_lab_opens_without_the_news_prompt(tmp_path):

@@ -54,7 +54,7 @@ def imports_of(name: str):
 
 def test_the_package_has_the_layout_of_the_readme():
     subpackages = sorted(path.parent.name for path in PACKAGE.glob("*/__init__.py"))
-    assert subpackages == ["baselines", "exercises", "pretrained"]
+    assert subpackages == ["baselines", "exercises", "pretrained", "widgets"]
     assert {"diffusion", "cnf", "likelihood", "comparison"} <= {p.stem for p in (PACKAGE / "baselines").glob("*.py")}
     assert {"store", "catalogue", "recipes"} <= {p.stem for p in (PACKAGE / "pretrained").glob("*.py")}
     parts = sorted(p.stem for p in (PACKAGE / "exercises").glob("part*.py"))

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from gen_models_utilities import VelocityField, base_distributions, solvers, widgets
+from gen_models_utilities import VelocityField, base_distributions, solvers
 from gen_models_utilities.base_distributions import BASES, BaseDistribution, get_base, register_base, sample_base
 from gen_models_utilities.baselines.likelihood import base_log_density, log_likelihood
 from gen_models_utilities.solvers import SOLVERS, Solver, register_solver, solve_ode, solver_names, solver_sweep
@@ -94,13 +94,6 @@ def test_a_base_without_density_is_refused_by_the_likelihood(circle_base):
         base_log_density("circle", torch.zeros(1, 2))
 
 
-def test_widgets_offer_a_registered_base_that_has_a_model(circle_base, small_model):
-    explorer = widgets.sample_explorer({"gaussian": small_model, "circle": small_model}, n_samples=50)
-    assert list(explorer.controls["base"].options) == ["gaussian", "circle"]
-    explorer.set(base="circle")
-    assert explorer.last_error is None and "circle" in explorer.last_text
-
-
 def test_a_registered_solver_is_accepted_by_solve_ode(ralston):
     def linear(x, t):
         return -x
@@ -114,15 +107,11 @@ def test_a_registered_solver_is_accepted_by_solve_ode(ralston):
     assert "ralston" in solver_names() and solver_names()[-1] == "dopri5"
 
 
-def test_a_registered_solver_joins_the_sweep_and_the_widgets(ralston, small_model):
+def test_a_registered_solver_joins_the_sweep(ralston, small_model):
     sweep = solver_sweep(small_model, torch.zeros(4, 2), budgets=(1, 2, 4))
     assert list(sweep) == list(solver_names(adaptive=False)) and "ralston" in sweep
     assert [s.nfe for s in sweep["ralston"]] == [2, 4]            # budget 1 fits no step of 2 evaluations
     assert [s.nfe for s in sweep["euler"]] == [1, 2, 4]
-    explorer = widgets.sample_explorer(small_model, n_samples=50)
-    assert "ralston" in explorer.controls["solver"].options
-    explorer.set(solver="ralston")
-    assert explorer.last_error is None and "ralston" in explorer.last_text
 
 
 def test_registering_bad_entries_is_refused():

@@ -7,7 +7,10 @@ the navigation reaches is checked, and every page of a notebook must be reached:
 - images: every <img> (figures, animation frames, widgets' pictures) loaded, naturalWidth > 0;
 - links: every internal link leads to a page that exists, and its #anchor to an element there;
 - nothing is fetched from outside the site, no request fails, no JavaScript error is raised;
-- widgets: a page whose notebook stored widget state shows them drawn, not as text;
+- widgets: a page whose notebook stored widget state shows them drawn, not as text; every explorer
+  is drawn from what was saved (its ES module imported from the site's own _static/explorer/),
+  not blank, and redraws when its control moves, with no kernel anywhere; a setting that was not
+  stored says so in the explorer;
 - the chapter's page shows every section heading of its notebook (17.1 ... 17.7), each in its
   table of contents; the exercises appear as the students' copy, never the solutions.
 """
@@ -112,9 +115,6 @@ PAGE_STATE_JS = """async () => {
         h2: Array.from(document.querySelectorAll('main h2')).map(h => h.textContent.replace(/#$/, '').trim()),
         toc: Array.from(document.querySelectorAll('.bd-sidebar-secondary .page-toc a')).map(a => a.textContent.trim()),
         widget_scripts: document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length,
-        widgets: document.querySelectorAll('main .jupyter-widgets').length,
-        sliders: document.querySelectorAll('main .widget-slider').length,
-        widget_images: document.querySelectorAll('main .jupyter-widgets img').length,
         text: document.querySelector('main').innerText,
     };
 }"""
@@ -134,7 +134,8 @@ def visit(context, url: str) -> dict:
     origin = urlparse(url).netloc
 
     def route(request_route):
-        if urlparse(request_route.request.url).netloc == origin or request_route.request.url.startswith("data:"):
+        url = request_route.request.url
+        if urlparse(url).netloc == origin or url.startswith(("data:", "blob:")):
             request_route.continue_()
         else:
             problems.append(f"fetched from outside the site: {request_route.request.url}")
@@ -146,14 +147,67 @@ def visit(context, url: str) -> dict:
             if not request.url.startswith("data:") and urlparse(request.url).netloc == origin else None)
     page.on("response", lambda response: problems.append(f"HTTP {response.status}: {response.url}")
             if response.status >= 400 else None)
+    loaded: list[str] = []
+    page.on("requestfinished", lambda request: loaded.append(urlparse(request.url).path))
     try:
         page.goto(url, wait_until="load", timeout=60_000)
         page.wait_for_timeout(500)          # the widget manager renders after load
+        if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count():
+            page.wait_for_function(WIDGETS_DRAWN_JS, timeout=60_000)
         state = page.evaluate(PAGE_STATE_JS)
+        state["explorer_checks"] = [check_explorer(page, root) for root in page.locator(".gm-explorer").all()]
+        page.wait_for_timeout(200)
     finally:
         page.close()
     state["problems"] = problems
+    state["loaded"] = loaded
     return state
+
+
+# Until the manager has drawn every stored widget view (explorers included: their canvases drawn).
+WIDGETS_DRAWN_JS = """() => {
+    const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
+    const drawn = document.querySelectorAll('.widget-subarea > *').length;
+    const explorers = Array.from(document.querySelectorAll('.gm-explorer'));
+    return drawn >= views && explorers.every(root => Number(root.dataset.frames) > 0);
+}"""
+# An explorer's canvas: the share of pixels with ink, a hash of them, its frame count and text line.
+CANVAS_JS = """(root) => {
+    const canvases = root.querySelectorAll('canvas'), canvas = canvases[canvases.length - 1];
+    const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    let inked = 0, hash = 0;
+    for (let i = 0; i < pixels.length; i += 4) {
+        if (pixels[i] < 235 || pixels[i + 1] < 235 || pixels[i + 2] < 235) inked++;
+        hash = (hash * 31 + pixels[i] + 7 * pixels[i + 1] + 13 * pixels[i + 2]) % 1000000007;
+    }
+    return {inked: inked / (pixels.length / 4), hash, frames: Number(root.dataset.frames),
+            view: root.dataset.view || null, text: root.querySelector('.gm-text').textContent,
+            name: root.dataset.name};
+}"""
+
+
+def check_explorer(page, root) -> dict:
+    """An explorer on a page without a kernel: drawn, then redrawn after each move of its moving control."""
+    from gen_models_utilities.widgets import EXPLORERS
+
+    before = root.evaluate(CANVAS_JS)
+    check = {"name": before["name"], "before": before}
+    entry = EXPLORERS.get(before["name"])
+    if entry is None:
+        return check
+    element = root.locator(f'[data-control="{entry.move}"] input, [data-control="{entry.move}"] select').first
+    root.scroll_into_view_if_needed()
+    for _ in range(3):                                  # three moves left: it ends away from the start
+        element.focus()
+        page.keyboard.press("ArrowLeft" if element.evaluate("el => Number(el.value) > 0") else "ArrowRight")
+    page.wait_for_timeout(100)
+    check["after"] = root.evaluate(CANVAS_JS)
+    if before["name"] == "trainer":
+        root.locator("button", has_text="Start").click()
+        check["start"] = root.locator(".gm-status").inner_text()
+    if before["name"] == "modes":                       # learned arrows are stored at t = 0, 0.5 and 1 only
+        check["arrows_between"] = check["after"]["text"]
+    return check
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +286,13 @@ def test_the_chapter_page_shows_every_section_in_its_navigation(pages):
         assert heading in state["toc"], f"section {heading!r} is missing from the page's table of contents"
 
 
+def stored_explorers(notebook: Path) -> list[str]:
+    """The names of the explorers a notebook saved (their widget state's spec), in no particular order."""
+    stored = json.loads(notebook.read_text())["metadata"].get("widgets", {})
+    models = stored.get("application/vnd.jupyter.widget-state+json", {}).get("state", {}).values()
+    return [model["state"]["spec"]["name"] for model in models if "spec" in model.get("state", {})]
+
+
 def test_widgets_show_their_last_state(pages):
     for path, notebook in notebook_pages().items():
         stored = json.loads(notebook.read_text())["metadata"].get("widgets")
@@ -239,10 +300,37 @@ def test_widgets_show_their_last_state(pages):
         if not stored:
             continue
         assert state["widget_scripts"] > 0, f"{path}: the notebook stored widget state, the page has no widget"
-        assert state["widgets"] > 0 and state["sliders"] > 0, f"{path}: the widgets were not drawn"
-        assert state["widget_images"] > 0, f"{path}: the widgets' Output areas show no picture"
-        for marker in ("Error displaying widget", "IntSlider(", "VBox(children="):
+        for marker in ("Error displaying widget", "IntSlider(", "VBox(children=", " explorer: {"):
             assert marker not in state["text"], f"{path}: page shows {marker!r}"
+        names = sorted(check["name"] for check in state["explorer_checks"])
+        assert names == sorted(stored_explorers(notebook)), f"{path}: explorers drawn {names}"
+
+
+def test_explorers_are_live_without_a_kernel(pages):
+    """Every explorer the notebooks saved is drawn from that state, not blank, and redraws when moved."""
+    checked = 0
+    for path, state in pages.items():
+        for check in state["explorer_checks"]:
+            name, before, after = check["name"], check["before"], check.get("after")
+            assert before["inked"] > 0.02, f"{path}: the {name} explorer is blank"
+            assert before["view"] != "message", f"{path}: the {name} explorer shows {before['text']!r}"
+            assert after and after["frames"] > before["frames"] and after["hash"] != before["hash"], (
+                f"{path}: the {name} explorer did not redraw when its control moved: {before} -> {after}")
+            checked += 1
+        if state["explorer_checks"]:
+            assert any(p.startswith("/_static/explorer/explorer-") for p in state["loaded"]), (
+                f"{path}: the explorers' module was not imported from the site's _static/explorer/")
+            assert "/_static/widgets/anywidget.js" in state["loaded"], f"{path}: anywidget's front end not loaded"
+    assert checked >= 7, f"only {checked} explorers checked on the site"
+
+
+def test_what_a_page_cannot_do_it_says(pages):
+    """Without a kernel: the trainer's Start says training needs one; learned arrows not stored say so."""
+    checks = [check for state in pages.values() for check in state["explorer_checks"]]
+    starts = [check["start"] for check in checks if check["name"] == "trainer"]
+    assert starts and all(text == "training needs a running kernel: run the notebook" for text in starts), starts
+    between = [check["arrows_between"] for check in checks if check["name"] == "modes"]
+    assert between and all("not stored on this page (run the notebook)" in text for text in between), between
 
 
 def test_exercises_appear_as_the_students_copy_only(pages):

@@ -1,19 +1,21 @@
-"""Every explorer of the suite: plain draw functions, and explorers whose callbacks redraw one Output area.
+"""The explorers' Python side, without a browser: controls, stored learned views, messages, the live trainer.
 
-The models are tiny and trained for a few steps: these tests check the plumbing (a redraw
-changes the image, figures are closed, bad values give a message), not sample quality.
+The models are tiny and trained for a few steps: these tests check the plumbing (which views are
+stored, what the kernel answers, what a bad value does), not sample quality. What the browser does
+with the views is tested in test_browser.py.
 """
-import io
+import json
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.collections import LineCollection
 import pytest
 import torch
 
 from gen_models_utilities import (ConditionalVelocityField, ConditionalVelocityFieldRadius, VelocityField,
-                                  create_ring_gaussians, train)
+                                  create_ring_gaussians, generate, train)
 from gen_models_utilities import widgets
+from gen_models_utilities.widgets import EXPLORERS, builders, views
+from gen_models_utilities.widgets.explorer import pack, unpack
 
 
 def _quick(model_class, **train_kwargs):
@@ -23,7 +25,7 @@ def _quick(model_class, **train_kwargs):
     if model_class is ConditionalVelocityField:
         train_kwargs["labels"] = labels
     train(model, points, n_steps=30, batch_size=64, seed=0, progress=False, **train_kwargs)
-    return model
+    return model.eval()
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def fm_models():
 
 @pytest.fixture(scope="module")
 def onehot_model():
-    return _quick(ConditionalVelocityField)
+    return _quick(ConditionalVelocityField, condition_dropout=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -41,446 +43,254 @@ def radius_model():
     return _quick(ConditionalVelocityFieldRadius)
 
 
-def _png(fig) -> bytes:
-    try:
-        return widgets.figure_png(fig)
-    finally:
-        plt.close(fig)
+class Recorder:
+    """Stands in for the comm: what the explorer sends to the browser."""
+
+    def __init__(self, explorer):
+        self.sent = []
+        explorer.send = lambda content, buffers=None: self.sent.append((content, list(buffers or [])))
+
+    def ask(self, explorer, content):
+        explorer._on_message(explorer, content, [])
+        return self.sent[-1]
 
 
-def _shown(explorer):
-    """(png bytes or None, all text) the explorer shows: its Image widget and its Output area."""
-    text = "".join(output["text"] for output in explorer.output.outputs)
-    return explorer.image.value or None, text
+# ---------------------------------------------------------------- the views' encoding
+
+def test_points_travel_as_int16_a_2048th_apart():
+    points = torch.tensor([[0.1234, -3.7], [15.9, -15.9]])
+    back = views.unfine(views.fine(points))
+    assert np.abs(back - points.numpy()).max() <= 0.5 / views.FINE_SCALE + 1e-7
+    assert views.unfine(views.fine([[40.0, -40.0]])).tolist() == [[32767 / 2048, -32767 / 2048]]   # clipped
 
 
-@pytest.fixture(autouse=True)
-def no_settle_timer(monkeypatch):
-    """Quick pictures stay until a test calls settle(): no timer thread races the assertions."""
-    monkeypatch.setattr(widgets.Explorer, "SETTLE_SECONDS", None)
+def test_a_path_view_keeps_every_step_of_a_short_solve_and_eight_parts_of_a_long_one():
+    assert views.kept_steps(8) == list(range(9))
+    assert views.kept_steps(100) == [0, 12, 25, 38, 50, 62, 75, 88, 100]
+    assert views.kept_steps(32, max_middle=15) == list(range(0, 33, 2))
 
 
-# ---------------------------------------------------------------- plain draw functions
+def test_a_path_view_reads_back_as_the_solve(fm_models):
+    from gen_models_utilities import solve_ode
 
-def test_draw_samples_returns_figure_and_quality_line(fm_models):
-    fig, text = widgets.draw_samples(fm_models, "gaussian", n_steps=5, method="euler", n_samples=200)
-    assert isinstance(fig, plt.Figure)
-    assert "5 network evaluations" in text and "W2 " in text and "off every mode" in text
-    plt.close(fig)
-
-
-def test_draw_samples_changes_with_each_setting(fm_models):
-    kwargs = dict(n_samples=200)
-    images = {_png(widgets.draw_samples(fm_models, "gaussian", 5, "euler", **kwargs)[0]),
-              _png(widgets.draw_samples(fm_models, "gaussian", 6, "euler", **kwargs)[0]),
-              _png(widgets.draw_samples(fm_models, "gaussian", 5, "rk4", **kwargs)[0]),
-              _png(widgets.draw_samples(fm_models, "uniform", 5, "euler", **kwargs)[0])}
-    assert len(images) == 4
+    x0 = views.on_fine_grid(torch.randn(60, 2, generator=torch.Generator().manual_seed(1)))
+    path = solve_ode(fm_models["gaussian"], x0, n_steps=16, return_trajectory=True).trajectory.numpy()
+    view = views.solved_paths(fm_models["gaussian"], x0, 16, "euler", tracked=20)
+    tracked, final = views.read_path_view(view, x0)
+    assert view["times"] == [0, 2, 4, 6, 8, 10, 12, 14, 16] and view["tracked"] == 20
+    assert tracked.shape == (9, 20, 2) and final.shape == (60, 2)
+    assert np.abs(final - path[-1]).max() <= 0.5 / views.FINE_SCALE + 1e-6
+    assert np.abs(tracked[1:-1] - path[2:-1:2, :20]).max() <= 0.5 / views.COARSE_SCALE + 1e-6
 
 
-def test_draw_samples_is_reproducible(fm_models):
-    first = widgets.draw_samples(fm_models, "gaussian", 3, "heun", n_samples=100)
-    second = widgets.draw_samples(fm_models, "gaussian", 3, "heun", n_samples=100)
-    assert first[1] == second[1]
-    assert _png(first[0]) == _png(second[0])
+def test_arrows_read_back_within_their_int8_step():
+    u, v = np.array([[0.5, -2.0]]), np.array([[1.0, 4.0]])
+    view = views.arrow_view(u, v)
+    back = views.read_arrow_view(view)
+    assert view["scale"] == 4.0 and np.abs(back - [[0.5, 1.0], [-2.0, 4.0]]).max() <= 4.0 / 254 + 1e-6
 
 
-def test_rk4_costs_four_evaluations_per_step(fm_models):
-    fig, text = widgets.draw_samples(fm_models, "gaussian", n_steps=3, method="rk4", n_samples=50)
-    plt.close(fig)
-    assert "12 network evaluations" in text
+def test_packed_views_unpack_with_their_aliases():
+    packed = pack({"a=0": {"steps": 2, "final": b"\x01\x02"}, "a=1": {"alias": "a=0"}, "a=2": {"uv": b"\x03"}})
+    assert json.loads(packed["index"])["a=0"]["final"] == {"at": 0, "bytes": 2}
+    assert unpack(packed, "a=1") == {"steps": 2, "final": b"\x01\x02"} and unpack(packed, "a=2") == {"uv": b"\x03"}
+    assert unpack(packed, "a=9") is None and unpack({}, "a=0") is None
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n_steps=0), "n_steps"), (dict(n_steps=501), "n_steps"), (dict(n_steps=2.5), "n_steps"),
-    (dict(method="rk5"), "method"), (dict(base="moon"), "base"), (dict(base="ethz_logo"), "base"),
-])
-def test_draw_samples_refuses_bad_values(fm_models, kwargs, match):
-    arguments = dict(base="gaussian", n_steps=5, method="euler", n_samples=50) | kwargs
-    with pytest.raises((ValueError, TypeError), match=match):
-        widgets.draw_samples(fm_models, **arguments)
-    assert plt.get_fignums() == []
+# ---------------------------------------------------------------- the builders and their controls
+
+def test_every_explorer_of_the_table_is_built_by_its_builder():
+    assert list(EXPLORERS) == ["samples", "field", "few_step", "modes", "radius", "guidance", "trainer"]
+    for name, entry in EXPLORERS.items():
+        assert entry.example.startswith(f"widgets.{entry.build.__name__}("), name
+        assert getattr(widgets, entry.build.__name__) is entry.build
 
 
-def test_draw_samples_refuses_a_conditional_model(onehot_model):
-    with pytest.raises(TypeError, match="unconditional"):
-        widgets.draw_samples(onehot_model, "gaussian", 5, "euler", n_samples=50)
+def test_the_sample_explorer_stores_a_view_per_base_step_count_and_solver(fm_models):
+    explorer = widgets.sample_explorer(fm_models, n_samples=50)
+    assert list(explorer.controls) == ["field", "base", "steps", "solver", "t"]
+    assert explorer.controls["base"].values == ("gaussian", "uniform")
+    keys = explorer.offered_keys("paths")
+    assert len(keys) == 2 * len(builders.STEP_CHOICES) * 4
+    for key in keys:
+        view = explorer.stored_view("paths", key)
+        assert view is not None and view["final"] and len(view["final"]) == 50 * 2 * 2, key
+    explorer.set(base="uniform", steps=4, solver="rk4")
+    assert explorer.stored_view("paths", explorer.key("paths")) == explorer.view("paths")
+    assert explorer.key("paths") == "base=1|steps=2|solver=3"
 
 
-def test_draw_field_changes_with_time(fm_models):
-    (fig_a, text_a), (fig_b, text_b) = (widgets.draw_field(fm_models, t, "gaussian") for t in (0.0, 1.0))
-    assert text_a.startswith("t = 0.00") and text_b.startswith("t = 1.00")
-    assert _png(fig_a) != _png(fig_b)
+def test_a_stored_view_is_the_solve_it_names(fm_models):
+    explorer = widgets.sample_explorer(fm_models, n_samples=40, n_steps=8, method="heun")
+    starts = views.unfine(explorer.arrays["x0:gaussian"])
+    solved = generate(fm_models["gaussian"], 40, n_steps=8, method="heun", seed=0).x.numpy()
+    _, final = views.read_path_view(explorer.view("paths"), starts)
+    assert np.abs(final - solved).max() < 2e-3                     # the start points rounded to 1/2048
 
 
-@pytest.mark.parametrize("t", [-0.1, 1.5, float("nan"), "half"])
-def test_draw_field_refuses_times_outside_zero_one(fm_models, t):
-    with pytest.raises((ValueError, TypeError), match="t must"):
-        widgets.draw_field(fm_models, t, "gaussian")
-
-
-def test_draw_mode_reports_the_requested_mode(onehot_model):
-    fig, text = widgets.draw_mode(onehot_model, mode=3, n_samples=80, n_steps=10)
-    assert text.startswith("mode 3:")
-    assert len(fig.axes) == 2
-    other = _png(widgets.draw_mode(onehot_model, mode=4, n_samples=80, n_steps=10)[0])
-    assert _png(fig) != other
-
-
-@pytest.mark.parametrize("mode", [-1, 8, 2.0, "3"])
-def test_draw_mode_refuses_modes_that_do_not_exist(onehot_model, mode):
-    with pytest.raises((ValueError, TypeError), match="mode"):
-        widgets.draw_mode(onehot_model, mode=mode, n_samples=20, n_steps=5)
-
-
-def test_draw_mode_needs_a_one_hot_model(radius_model):
-    with pytest.raises(TypeError, match="onehot"):
-        widgets.draw_mode(radius_model, mode=0)
-
-
-def test_draw_radius_flags_extrapolation(radius_model):
-    low, high = radius_model.trained_radius_range.tolist()
-    inside = widgets.draw_radius(radius_model, radius=(low + high) / 2, n_samples=50, n_steps=5)
-    outside = widgets.draw_radius(radius_model, radius=high + 1.0, n_samples=50, n_steps=5)
-    assert "inside the trained radii" in inside[1]
-    assert "extrapolation" in outside[1] and "extrapolation" not in inside[1]
-    assert "(extrapolation)" in outside[0].axes[0].get_title() and "extrapolation" not in inside[0].axes[0].get_title()
-    assert _png(inside[0]) != _png(outside[0])
-    plt.close("all")
-
-
-def test_pixels_png_decodes_to_the_pixels_drawn():
-    from PIL import Image
-
-    rgba = np.random.default_rng(0).integers(0, 256, size=(37, 53, 4), dtype=np.uint8)
-    decoded = np.asarray(Image.open(io.BytesIO(widgets.pixels_png(rgba))))
-    assert decoded.shape == (37, 53, 3) and np.array_equal(decoded, rgba[..., :3])
-
-
-@pytest.mark.parametrize("radius", [0.0, -1.0, 100.0, float("inf")])
-def test_draw_radius_refuses_radii_off_the_plot(radius_model, radius):
-    with pytest.raises(ValueError, match="radius"):
-        widgets.draw_radius(radius_model, radius=radius)
-
-
-# ---------------------------------------------------------------- explorers and callbacks
-
-def test_sample_explorer_controls_have_stable_descriptions(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
-    assert {name: c.description for name, c in explorer.controls.items()} == {
-        "base": "base", "steps": "steps", "solver": "solver"}
-    assert (explorer.controls["steps"].min, explorer.controls["steps"].max) == (1, 500)
-    assert explorer.controls["steps"].continuous_update is True
-    assert list(explorer.controls["base"].options) == ["gaussian", "uniform"]
-
-
-def test_each_callback_redraws_the_one_output_area(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
-    seen = [_shown(explorer)[0]]
-    for name, value in [("steps", 7), ("solver", "midpoint"), ("base", "uniform"), ("steps", 1)]:
-        explorer.controls[name].value = value          # what a user's click does
-        png, text = _shown(explorer)
-        assert png is not None and png not in seen, f"changing {name} did not change the image"
-        assert "network evaluations" in text
-        seen.append(png)
-    assert explorer.n_redraws == 5
-    assert plt.get_fignums() == []
-
-
-def test_out_of_range_value_is_clamped_with_a_message(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
-    message = explorer.set(steps=10_000)
-    assert explorer.controls["steps"].value == 500
-    assert "outside the allowed range" in message and "500" in message
-    assert "outside the allowed range" in _shown(explorer)[1]
-
-
-def test_wrong_type_is_refused_with_a_message_not_a_traceback(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
-    before = _shown(explorer)[0]
-    message = explorer.set(steps="many")
-    assert "refused" in message
-    png, text = _shown(explorer)
-    assert "refused" in text and png == before
-    assert explorer.controls["steps"].value == 5
-
-
-def test_a_refused_value_shows_as_a_message_and_keeps_the_picture():
-    import ipywidgets
-
-    def draw(n, scale):
-        if n > 3:
-            raise ValueError(f"n must be at most 3, got {n}")
-        fig = plt.figure()
-        fig.suptitle(str(n * scale))
-        return fig, f"n = {n}"
-
-    explorer = widgets.Explorer(draw, {"n": ipywidgets.IntSlider(min=0, max=9, description="count")}, n=1, scale=2)
-    assert list(explorer.controls) == ["count"] and explorer.last_text == "n = 1"
-    picture = explorer.last_png
-    explorer.controls["count"].value = 5
-    assert explorer.last_error == "Refused: n must be at most 3, got 5"
-    png, text = _shown(explorer)
-    assert "Refused: n must be at most 3" in text and "n = 1" not in text and png == picture
-    explorer.set(count=2)
-    assert explorer.last_error is None and _shown(explorer)[1] == "n = 2\n" and explorer.last_png != picture
-    assert explorer.n_redraws == 3 and plt.get_fignums() == []
+def test_values_a_control_does_not_offer_are_refused_by_name(fm_models):
+    explorer = widgets.sample_explorer(fm_models, n_samples=20, store=False)
+    with pytest.raises(ValueError, match=r"steps must be one of \[1, 2, 4, 8, 32, 100\], got 7"):
+        explorer.set(steps=7)
+    with pytest.raises(ValueError, match="unknown control"):
+        explorer.set(stepz=8)
+    with pytest.raises(ValueError, match="solver must be one of"):
+        explorer.set(solver="dopri5")
+    explorer.set(t=0.35000000001)                                   # a float that is one of the t values
+    assert explorer.settings["t"] == 0.35
 
 
 @pytest.mark.parametrize("builder, kwargs, match", [
-    ("sample_explorer", dict(n_steps=1000), "n_steps must be between 1 and 500, got 1000"),
-    ("sample_explorer", dict(n_steps=2.5), "n_steps must be between"),
-    ("sample_explorer", dict(method="rk5"), r"method must be one of \['euler', 'midpoint', 'heun', 'rk4'\]"),
-    ("sample_explorer", dict(base="ethz_logo"), r"base must be one of \['gaussian', 'uniform'\]"),
-    ("field_explorer", dict(t=float("nan")), "t must be between 0.0 and 1.0"),
+    (widgets.sample_explorer, dict(n_steps=7), "steps must be one of"),
+    (widgets.sample_explorer, dict(base="moon"), "base must be one of"),
+    (widgets.field_explorer, dict(t=0.33), "t must be one of"),
+    (widgets.sample_explorer, dict(method="dopri5"), "solver must be one of"),
 ])
 def test_builders_refuse_bad_starting_values(fm_models, builder, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        getattr(widgets, builder)(fm_models, **kwargs)
+        builder(fm_models, store=False, **kwargs)
 
 
-def test_choices_come_from_the_registries_at_call_time(fm_models, monkeypatch):
+def test_explorers_need_the_right_kind_of_model(fm_models, onehot_model, radius_model):
+    with pytest.raises(TypeError, match="condition_kind='onehot'"):
+        widgets.mode_explorer(fm_models, store=False)
+    with pytest.raises(TypeError, match="unconditional"):
+        widgets.sample_explorer(onehot_model, store=False)
+    with pytest.raises(TypeError, match="condition_kind='radius'"):
+        widgets.radius_explorer(onehot_model, store=False)
+    with pytest.raises(TypeError, match="dict"):
+        widgets.few_step_explorer(fm_models["gaussian"], store=False)
+
+
+def test_the_field_explorer_stores_the_learned_field_at_every_t(fm_models):
+    explorer = widgets.field_explorer(fm_models)
+    assert len(explorer.offered_keys("arrows")) == 2 * len(builders.TIMES)
+    explorer.set(t=0.25, base="uniform")
+    arrows = views.read_arrow_view(explorer.stored_view("arrows", explorer.key("arrows")))
+    from gen_models_utilities.plotting import velocity_on_grid
+
+    _, _, u, v = velocity_on_grid(fm_models["uniform"], 0.25, n_grid=builders.ARROW_SIDE)
+    direct = np.stack([u.ravel(), v.ravel()], axis=1)
+    assert np.abs(arrows - direct).max() <= np.abs(direct).max() / 254 + 1e-5
+    assert explorer.spec["exact"]["requires"] == {"base": "gaussian"}
+
+
+def test_the_mode_explorer_stores_arrows_at_three_times_and_computes_the_others(onehot_model):
+    explorer = widgets.mode_explorer({"gaussian": onehot_model}, n_samples=30)
+    assert explorer.controls["mode"].values == tuple(range(8))
+    stored = json.loads(explorer.views["arrows"]["index"])
+    assert len(stored) == 8 * 3 and len(json.loads(explorer.views["paths"]["index"])) == 8
+    explorer.set(t=0.25, mode=5)
+    assert explorer.stored_view("arrows", explorer.key("arrows")) is None
+    content, buffers = Recorder(explorer).ask(explorer, {"kind": "request", "layer": "arrows",
+                                                         "key": explorer.key("arrows")})
+    assert content["kind"] == "view" and content["buffers"] == ["uv"] and len(buffers[0]) == 12 * 12 * 2
+
+
+def test_the_radius_explorer_marks_the_trained_range(radius_model):
+    radius_model.trained_radius_range.copy_(torch.tensor([2.5, 3.5]))
+    explorer = widgets.radius_explorer({"gaussian": radius_model}, n_samples=30)
+    assert explorer.spec["radius"]["trained"] == {"gaussian": [2.5, 3.5]}
+    assert explorer.controls["radius"].values == builders.RADII
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:            # the page marks extrapolation itself
+        warnings.simplefilter("always")
+        explorer.set(radius=5.0)
+        explorer.view("paths")
+    assert not caught, [str(w.message) for w in caught]
+
+
+def test_the_few_step_explorer_stores_one_view_per_step_count(fm_models):
+    explorer = widgets.few_step_explorer({"independent": fm_models["gaussian"], "other": fm_models["uniform"]},
+                                         n_samples=40)
+    index = json.loads(explorer.views["paths"]["index"])
+    distinct = [key for key, entry in index.items() if "alias" not in entry]
+    # euler: every budget its own step count; midpoint and heun: 8 distinct; rk4: 6
+    assert len(index) == 2 * 4 * len(builders.NFE_CHOICES) and len(distinct) == 2 * (10 + 8 + 8 + 6)
+    explorer.set(solver="rk4", nfe=3)                       # 3 evaluations: one RK4 step, at least one
+    assert explorer.view("paths")["steps"] == 1
+    assert explorer.spec["exact"]["requires"] == {"coupling": "independent"}
+    without = widgets.few_step_explorer({"a": fm_models["gaussian"]}, exact_for=None, store=False)
+    assert "field" not in without.controls and without.spec["exact"] is None
+
+
+def test_the_guidance_explorer_stores_every_class_and_weight(onehot_model):
+    explorer = widgets.guidance_explorer(onehot_model, label=3, guidance_scale=2.0, n_samples=16, n_steps=4)
+    assert len(json.loads(explorer.views["paths"]["index"])) == 8 * len(builders.GUIDANCE_WEIGHTS)
+    assert explorer.settings["class"] == 3 and explorer.spec["exact"]["field"] == "guided"
+
+
+def test_a_registered_base_and_solver_are_offered(fm_models, monkeypatch):
     from gen_models_utilities import base_distributions, solvers
 
-    explorer = widgets.sample_explorer(fm_models["gaussian"], n_steps=2, n_samples=50)
-    assert list(explorer.controls["base"].options) == list(base_distributions.BASES)
-    assert list(explorer.controls["solver"].options) == list(solvers.solver_names(adaptive=False))
-    def three_thirds(velocity, x, t, h):      # three Euler steps of h / 3: 3 evaluations a step
-        for i in range(3):
-            x = solvers.euler_step(velocity, x, t + i * h / 3, h / 3)
-        return x
+    def on_the_circle(n, generator):
+        return torch.nn.functional.normalize(torch.randn(n, 2, generator=generator))
 
-    monkeypatch.setitem(solvers.SOLVERS, "euler2", solvers.Solver("euler2", 1, 3, three_thirds))
-    assert "euler2" in widgets.sample_explorer(fm_models, n_steps=2, n_samples=50).controls["solver"].options
-    few = widgets.few_step_explorer({"independent": fm_models["gaussian"]}, nfe=7, n_samples=50)
-    assert list(few.controls["solver"].options) == list(solvers.solver_names())
-    few.set(solver="euler2")                  # 7 evaluations at 3 a step: 2 steps
-    assert few.last_text.startswith("independent: euler2, 2 steps = 6 NFE")
+    circle = base_distributions.BaseDistribution("circle", "unit circle", on_the_circle)
+    monkeypatch.setitem(base_distributions.BASES, "circle", circle)
+    monkeypatch.setitem(solvers.SOLVERS, "ralston", solvers.Solver("ralston", 2, 2, solvers.heun_step))
+    explorer = widgets.sample_explorer({"gaussian": fm_models["gaussian"], "circle": fm_models["uniform"]},
+                                       n_samples=20, store=False)
+    assert explorer.controls["base"].values == ("gaussian", "circle")
+    assert "ralston" in explorer.controls["solver"].values
+    explorer.set(base="circle", solver="ralston", steps=2)
+    assert explorer.view("paths")["steps"] == 2
 
 
-def test_repeated_redraws_close_their_figures(fm_models):
-    explorer = widgets.field_explorer(fm_models, t=0.0)
-    for i in range(12):
-        explorer.controls["t"].value = round(0.05 * (i % 7), 2)
-    assert plt.get_fignums() == []
-    assert explorer.controls["t"].continuous_update is True
+# ---------------------------------------------------------------- what the browser asks
+
+def test_the_kernel_answers_a_request_with_typed_arrays(fm_models):
+    explorer = widgets.sample_explorer(fm_models, n_samples=30, store=False)
+    recorder = Recorder(explorer)
+    assert recorder.ask(explorer, {"kind": "hello"})[0] == {"kind": "hello"}
+    explorer.set(steps=4, solver="midpoint")
+    content, buffers = recorder.ask(explorer, {"kind": "request", "layer": "paths", "key": explorer.key("paths")})
+    assert content["kind"] == "view" and content["key"] == explorer.key("paths")
+    assert content["buffers"] == ["final", "middle"] and content["view"]["steps"] == 4
+    assert buffers[0] == explorer.view("paths")["final"]
 
 
-def test_field_explorer_clamps_time(fm_models):
-    explorer = widgets.field_explorer(fm_models, t=0.5)
-    message = explorer.set(t=3.0)
-    assert explorer.controls["t"].value == 1.0 and "outside" in message
-    assert _shown(explorer)[1].count("t = 1.00") == 1
+@pytest.mark.parametrize("content", [
+    {"kind": "request", "layer": "paths", "key": "base=9|steps=0|solver=0"},
+    {"kind": "request", "layer": "arrows", "key": "t=1"},
+    {"kind": "request", "layer": "paths", "key": "garbage"},
+    {"kind": "request"},
+])
+def test_a_bad_request_is_refused_with_a_message(fm_models, content):
+    explorer = widgets.sample_explorer(fm_models, n_samples=20, store=False)
+    answer, _ = Recorder(explorer).ask(explorer, content)
+    assert answer["kind"] == "refused" and answer["message"].startswith("could not compute this view")
 
 
-def test_mode_explorer_redraws_per_mode(onehot_model):
-    explorer = widgets.mode_explorer(onehot_model, mode=0, n_samples=60)
-    assert explorer.controls["mode"].description == "mode"
-    first = _shown(explorer)[0]
-    explorer.controls["mode"].value = 5
-    png, text = _shown(explorer)
-    assert png != first and text.startswith("mode 5:")
-    assert "refused" in explorer.set(mode=9)
+def test_unknown_messages_are_ignored(fm_models):
+    explorer = widgets.sample_explorer(fm_models, n_samples=20, store=False)
+    recorder = Recorder(explorer)
+    for content in ({"kind": "nonsense"}, "not a dict", {"kind": "command", "name": "start"}):
+        explorer._on_message(explorer, content, [])
+    assert recorder.sent == []
 
 
-def test_radius_explorer_marks_extrapolation(radius_model):
-    explorer = widgets.radius_explorer(radius_model, radius=3.0, n_samples=60)
-    assert explorer.controls["radius"].description == "radius"
-    assert explorer.controls["radius"].continuous_update is True
-    first = _shown(explorer)[0]
-    explorer.controls["radius"].value = 4.8
-    png, text = _shown(explorer)
-    assert png != first and "extrapolation" in text
-    assert "outside the allowed range" in explorer.set(radius=50.0)
-    assert explorer.controls["radius"].value == widgets.RADIUS_LIMITS[1]
+def test_one_shared_module_per_kernel_carries_the_es_module(fm_models):
+    from gen_models_utilities.widgets.explorer import MODULE_FILE
+
+    first = widgets.sample_explorer(fm_models, n_samples=20, store=False)
+    second = widgets.field_explorer(fm_models, store=False)
+    assert first.module is second.module is widgets.shared_module()
+    assert first.module.code == MODULE_FILE.read_text()
+    assert "export function ringField" in first.module.code and "export function solve" in first.module.code
+    assert "explorerModule(model)" in first._esm
 
 
-def test_explorer_displays_as_its_widget(fm_models):
-    import ipywidgets
-
-    explorer = widgets.field_explorer(fm_models)
-    assert isinstance(explorer.widget, ipywidgets.VBox)
-    assert explorer.output in explorer.widget.children
-
-
-# ---------------------------------------------------------------- shipped checkpoints, lazily
-
-def test_pretrained_models_offer_the_bases_with_a_checkpoint(monkeypatch, tmp_path, fm_models):
-    from gen_models_utilities.pretrained import catalogue as checkpoints
-    from gen_models_utilities.pretrained import save_checkpoint
-
-    save_checkpoint(fm_models["gaussian"], tmp_path / "fm_gaussian.pt")
-    save_checkpoint(fm_models["uniform"], tmp_path / "fm_uniform.pt")
-    monkeypatch.setattr(checkpoints, "PRETRAINED_DIR", tmp_path)      # no logo checkpoint here
-    models = checkpoints.PretrainedModels("fm")
-    explorer = widgets.field_explorer(models, t=0.5)
-    assert list(explorer.controls["base"].options) == ["gaussian", "uniform"]
-    assert list(models._loaded) == ["gaussian"]                       # the other loads when chosen
-    explorer.controls["base"].value = "uniform"
-    assert explorer.last_error is None and list(models._loaded) == ["gaussian", "uniform"]
-    with pytest.raises(ValueError, match="base must be one of"):
-        widgets.field_explorer(models, base="ethz_logo")
+def test_an_explorer_displays_as_its_widget(fm_models):
+    explorer = widgets.sample_explorer(fm_models, n_samples=20, store=False)
+    bundle = explorer._repr_mimebundle_()
+    data = bundle[0] if isinstance(bundle, tuple) else bundle
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == explorer.model_id
+    assert "samples explorer" in repr(explorer)
 
 
-# ---------------------------------------------------------------- 17a: few steps, couplings
-
-@pytest.fixture(scope="module")
-def coupling_models():
-    torch.manual_seed(0)
-    return {"independent": VelocityField(hidden_dim=16),
-            "one-hot": ConditionalVelocityField(n_classes=8, hidden_dim=16)}
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return torch.randn(200, 2) * 3
-
-
-@pytest.mark.parametrize("method, nfe, expected", [
-    ("euler", 3, "3 steps = 3 NFE"), ("heun", 1, "1 step = 2 NFE"), ("heun", 5, "2 steps = 4 NFE"),
-    ("midpoint", 4, "2 steps = 4 NFE"), ("rk4", 2, "1 step = 4 NFE"), ("rk4", 9, "2 steps = 8 NFE")])
-def test_few_step_draw_reports_the_evaluations_actually_used(coupling_models, reference, method, nfe, expected):
-    fig, text = widgets.draw_few_step(coupling_models, "independent", method, nfe, n_samples=60, n_paths=5,
-                                      data=reference)
-    assert isinstance(fig, plt.Figure) and len(fig.axes) == 2
-    assert f"{method}, {expected}" in text and "straightness" in text and "W2" in text
-    # the right panel: the accurate paths, then the solver's path of each drawn particle, one point a step
-    fine, steps = (c for c in fig.axes[1].collections if isinstance(c, LineCollection))
-    n_steps = int(expected.split()[0])
-    assert len(fine.get_segments()) == len(steps.get_segments()) == 5
-    assert {len(path) for path in fine.get_segments()} == {widgets.FINE_STEPS + 1}
-    assert {len(path) for path in steps.get_segments()} == {n_steps + 1}
-    plt.close(fig)
-
-
-def test_few_step_draw_colours_one_hot_samples_by_class(coupling_models, reference):
-    fig, _ = widgets.draw_few_step(coupling_models, "one-hot", "heun", 2, n_samples=80, n_paths=8,
-                                   data=reference)
-    _, steps = (c for c in fig.axes[1].collections if isinstance(c, LineCollection))
-    assert len({tuple(colour) for colour in steps.get_colors()}) == 8
-    plt.close(fig)
-
-
-def test_few_step_draw_refuses_bad_arguments(coupling_models, reference):
-    with pytest.raises(ValueError, match="coupling"):
-        widgets.draw_few_step(coupling_models, "sinkhorn", data=reference)
-    with pytest.raises(ValueError, match="method"):
-        widgets.draw_few_step(coupling_models, "independent", "leapfrog", data=reference)
-    with pytest.raises(ValueError, match="nfe"):
-        widgets.draw_few_step(coupling_models, "independent", "euler", 0, data=reference)
-    with pytest.raises(TypeError, match="models"):
-        widgets.draw_few_step(VelocityField(hidden_dim=8), "independent")
-    with pytest.raises(TypeError, match="one-hot"):
-        widgets.draw_few_step({"radius": ConditionalVelocityFieldRadius(hidden_dim=8)}, "radius",
-                              data=reference)
-    assert plt.get_fignums() == []
-
-
-def test_few_step_explorer_redraws_one_output_in_place(coupling_models, reference):
-    explorer = widgets.few_step_explorer(coupling_models, method="euler", nfe=1, n_samples=60, data=reference)
-    assert list(explorer.controls) == ["coupling", "solver", "NFE"]
-    assert explorer.controls["NFE"].continuous_update is True
-    assert "= 1 NFE" in explorer.last_text and len(explorer.output.outputs) == 1
-    before = explorer.n_redraws
-    explorer.set(solver="rk4", NFE=8)                         # two quick pictures, then the full one
-    assert explorer.n_redraws == before + 3 and "W2 " in explorer.last_text
-    explorer.controls["coupling"].value = "one-hot"           # as a user would: a quick picture
-    assert explorer.n_redraws == before + 4 and "W2 when they rest" in explorer.last_text
-    explorer.settle()
-    assert explorer.n_redraws == before + 5 and "W2 when they rest" not in explorer.last_text
-    assert explorer.last_text.startswith("one-hot: rk4, 2 steps = 8 NFE")
-    assert len(explorer.output.outputs) == 1 and explorer.last_error is None
-    assert plt.get_fignums() == []                             # every figure was closed
-    with pytest.raises(TypeError, match="models must be a non-empty dict"):
-        widgets.few_step_explorer({})
-
-
-# ---------------------------------------------------------------- 17b: classifier-free guidance
-
-def test_draw_guidance_returns_figure_and_hit_share(onehot_model):
-    fig, text = widgets.draw_guidance(onehot_model, 0.0, label=0, n_samples=20, n_steps=2)
-    assert fig.axes and text.startswith("w = 0.0:") and "mode 0" in text
-    plt.close(fig)
-    with pytest.raises(ValueError, match="guidance_scale"):
-        widgets.draw_guidance(onehot_model, -1.0)
-    with pytest.raises(ValueError, match="label"):
-        widgets.draw_guidance(onehot_model, 1.0, label=8)
-
-
-def test_guidance_explorer_redraws_in_place(onehot_model):
-    explorer = widgets.guidance_explorer(onehot_model, label=1, n_samples=40, n_steps=3)
-    slider = explorer.controls["w"]
-    assert slider.continuous_update is True and (slider.min, slider.max) == widgets.GUIDANCE_LIMITS
-    assert explorer.last_text.startswith("w = 1.0")
-    first = _shown(explorer)[0]
-    slider.value = 5.0                         # what the user does: the callback redraws in place
-    png, text = _shown(explorer)
-    assert explorer.n_redraws == 2 and text.startswith("w = 5.0") and png != first
-    assert "outside the allowed range" in explorer.set(w=20.0) and slider.value == 8.0
-    assert plt.get_fignums() == []             # every figure was closed
-
-
-# ---------------------------------------------------------------- answering at once
-
-def test_a_moved_control_shows_a_quick_picture_then_the_full_one(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=400)
-    assert "W2 " in explorer.last_text                        # the first picture is the full one
-    explorer.controls["steps"].value = 6                      # a drag: fewer samples, no exact OT
-    assert "64 samples while the controls move" in explorer.last_text
-    quick = explorer.last_png
-    explorer.settle()
-    assert "W2 " in explorer.last_text and "while the controls move" not in explorer.last_text
-    assert explorer.last_png != quick
-    explorer.controls["steps"].value = 5                      # back to a cached full picture: no quick one
-    assert "W2 " in explorer.last_text
-    explorer.settle()                                         # nothing pending: no redraw
-    assert explorer.n_redraws == 4
-
-
-def test_the_settle_timer_replaces_the_quick_picture(fm_models, monkeypatch):
-    import time
-
-    monkeypatch.setattr(widgets.Explorer, "SETTLE_SECONDS", 0.05)
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=200)
-    explorer.controls["steps"].value = 9
-    deadline = time.monotonic() + 60
-    while "while the controls move" in explorer.last_text and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "W2 " in explorer.last_text and explorer.n_redraws == 3
-
-
-def test_an_explorer_redraws_one_figure_in_place(fm_models):
-    explorer = widgets.sample_explorer(fm_models, n_steps=5, n_samples=100)
-    figure, builds = explorer.canvas.figure, explorer.canvas.n_builds
-    for steps in (6, 7, 8):
-        explorer.set(steps=steps)
-    assert explorer.canvas.figure is figure and explorer.canvas.n_builds == builds   # the fixed layer stays
-    assert len(figure.axes[0].lines) == 3                    # base, data and one layer of samples
-    explorer.set(base="uniform")                              # another base: the fixed layer is rebuilt
-    assert explorer.canvas.n_builds == builds + 1 and plt.get_fignums() == []
-
-
-def test_a_canvas_picture_equals_the_standalone_figure(fm_models):
-    """The in-place picture (fixed layer pasted, moving layer drawn) looks like the plain figure."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    explorer = widgets.sample_explorer(fm_models, n_steps=4, n_samples=150)
-    explorer.set(steps=3)
-    fig, _ = widgets.draw_samples(fm_models, "gaussian", n_steps=3, n_samples=150)
-    try:
-        png = widgets.figure_png(fig, dpi=explorer.canvas.figure.dpi)
-    finally:
-        plt.close(fig)
-    plain = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=float)
-    live = np.asarray(Image.open(io.BytesIO(explorer.last_png)).convert("RGB"), dtype=float)
-    assert plain.shape == live.shape
-    assert np.abs(plain - live).mean() < 2.0, "the in-place picture differs from the figure it stands for"
-
-
-# ---------------------------------------------------------------- live training
+# ---------------------------------------------------------------- the live trainer
 
 @pytest.fixture
 def trainer_explorer():
@@ -490,37 +300,58 @@ def trainer_explorer():
     explorer.pause()
 
 
-def test_training_explorer_trains_and_redraws(trainer_explorer):
+def frame(explorer) -> dict:
+    return explorer.views["frame"]
+
+
+def test_the_trainer_streams_frames_as_it_trains(trainer_explorer):
     explorer = trainer_explorer
-    assert set(explorer.buttons) == {"Start", "Pause", "Reset"}
-    assert set(explorer.settings) == {"base", "coupling", "learning rate", "batch size"}
-    assert explorer.settings["coupling"]._options_labels == ("independent", "minibatch OT")
-    first = explorer.last_png
+    assert list(explorer.controls) == ["base", "coupling", "lr", "batch_size", "t"]
+    assert explorer.controls["coupling"].labels == ("independent", "minibatch OT")
+    assert frame(explorer)["step"] == 0
     explorer.train_steps(30)
-    assert explorer.trainer.n_steps == 30 and explorer.last_text.startswith("step 30 ")
-    assert explorer.last_png != first and plt.get_fignums() == []
+    shown = frame(explorer)
+    assert shown["step"] == 30 and shown["summary"].startswith("step 30 ")
+    assert len(shown["fields"]["times"]) == len(builders.TIMES) and shown["paths"]["steps"] == 8
+    assert len(np.frombuffer(shown["losses"], "<f4")) == 30 and explorer.status == "paused at step 30"
     model = explorer.model                                    # a copy: training on leaves it
     weights = [p.clone() for p in model.parameters()]
     explorer.train_steps(5)
     assert all(torch.equal(a, b) for a, b in zip(weights, model.parameters()))
-    assert widgets.sample_explorer(model, n_steps=3, n_samples=50).last_error is None
+    assert widgets.sample_explorer(model, n_samples=20, n_steps=4, store=False).view("paths")["steps"] == 4
 
 
-def test_training_settings_apply(trainer_explorer):
+def test_the_trainers_settings_apply(trainer_explorer):
     explorer = trainer_explorer
     explorer.train_steps(10)
-    explorer.settings["learning rate"].value = 3e-3           # applies from the next step
+    explorer.set(lr=3e-3)                                     # applies from the next step
     assert explorer.trainer.optimizer.param_groups[0]["lr"] == 3e-3 and explorer.trainer.n_steps == 10
-    explorer.settings["batch size"].value = 128
+    explorer.set(batch_size=128)
     explorer.train_steps(2)
-    assert explorer.trainer.n_steps == 12 and "batch 128" in explorer.last_text
-    explorer.settings["coupling"].value = "ot"                # a new coupling starts afresh
-    assert explorer.trainer.n_steps == 0 and "minibatch OT" in explorer.last_text
-    explorer.train_steps(3)
-    explorer.settings["base"].value = "uniform"
-    assert explorer.trainer.n_steps == 0 and "uniform base" in explorer.last_text
-    explorer.train_steps(3)
-    explorer.reset()
+    assert explorer.trainer.n_steps == 12 and "batch 128" in frame(explorer)["summary"]
+    explorer.set(t=0.3)                                       # t is the browser's: no new frame
+    assert frame(explorer)["step"] == 12
+    explorer.set(coupling="ot")                               # a new coupling starts afresh
+    assert explorer.trainer.n_steps == 0 and "minibatch OT" in frame(explorer)["summary"]
+    explorer.set(base="uniform")
+    assert explorer.trainer.n_steps == 0 and "uniform base" in frame(explorer)["summary"]
+
+
+def test_the_trainers_buttons_arrive_as_commands(trainer_explorer):
+    import time
+
+    explorer = trainer_explorer
+    explorer._on_message(explorer, {"kind": "command", "name": "start"}, [])
+    assert explorer.trainer.running
+    deadline = time.monotonic() + 60
+    while explorer.trainer.n_steps < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    explorer._on_message(explorer, {"kind": "command", "name": "pause"}, [])
+    assert not explorer.trainer.running and explorer.status.startswith("paused")
+    steps = explorer.trainer.n_steps
+    time.sleep(0.2)
+    assert explorer.trainer.n_steps == steps >= 20 and frame(explorer)["step"] == steps
+    explorer._on_message(explorer, {"kind": "command", "name": "reset"}, [])
     assert explorer.trainer.n_steps == 0
 
 
@@ -533,21 +364,11 @@ def test_reset_gives_the_same_training_again(trainer_explorer):
     assert explorer.trainer.losses == losses                 # seeded: the same run again
 
 
-def test_background_training_pauses_and_keeps_the_model(trainer_explorer):
-    import time
-
-    explorer = trainer_explorer
-    explorer.start()
-    assert explorer.trainer.running
-    deadline = time.monotonic() + 60
-    while explorer.trainer.n_steps < 20 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    explorer.pause()
-    assert not explorer.trainer.running and explorer.status.value.startswith("paused")
-    steps = explorer.trainer.n_steps
-    time.sleep(0.2)
-    assert explorer.trainer.n_steps == steps >= 20           # nothing trains after Pause
-    assert explorer.last_text.startswith(f"step {steps} ")
+def test_the_loss_floor_line_is_shown_only_where_it_holds(trainer_explorer):
+    explorer = widgets.training_explorer(batch_size=64, n_preview=50, loss_floor=1.23)
+    assert frame(explorer)["floor"] == 1.23
+    explorer.set(coupling="ot")
+    assert frame(explorer)["floor"] is None and "no exact-loss line" in frame(explorer)["floor_note"]
 
 
 def test_one_trainer_at_a_time():
@@ -599,3 +420,26 @@ def test_the_live_trainer_takes_the_steps_train_takes():
                    progress=False)
     assert len(result.losses) == 5 and trainer.losses == result.losses
 
+
+def test_the_static_trainer_figure_shows_where_training_stands(trainer_explorer):
+    trainer_explorer.train_steps(12)
+    fig, text = widgets.training_figure(trainer_explorer.trainer, t=0.5)
+    try:
+        assert len(fig.axes) >= 3 and text.startswith("step 12 ") and "off every mode" in text
+        assert widgets.figure_png(fig) == widgets.figure_png(fig)            # no timestamp in the bytes
+    finally:
+        plt.close(fig)
+
+
+def test_on_colab_each_explorer_carries_its_module(fm_models, monkeypatch):
+    """Colab's widget manager gets the whole ES module with each explorer (no shared module to look up)."""
+    import sys
+    import types
+
+    from gen_models_utilities.widgets.explorer import LOADER, MODULE_FILE
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    explorer = widgets.field_explorer(fm_models, store=False)
+    assert explorer._esm == MODULE_FILE.read_text() and explorer.get_state()["_esm"] == explorer._esm
+    monkeypatch.delitem(sys.modules, "google.colab")
+    assert widgets.field_explorer(fm_models, store=False)._esm == LOADER

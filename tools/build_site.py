@@ -6,8 +6,11 @@
 Sphinx with MyST-NB and the Sphinx Book Theme (the engine of Jupyter Book 1) renders the
 committed notebooks without executing them. The pages' scripts come from two pinned npm
 packages, fetched once with `npm pack` (checked against their registry integrity) and served
-from the site's own _static/ folder: MathJax 3 for the math, and the ipywidgets HTML manager,
-which draws each widget in the state the notebook was saved in. Nothing is loaded from a CDN.
+from the site's own _static/ folder: MathJax 3 for the math, and the ipywidgets HTML manager
+(its AMD build, loaded by require.js), which draws each widget in the state the notebook was saved
+in. The explorers are anywidgets: anywidget's front end comes from the installed Python package,
+and the explorers' ES module from the notebooks' own saved state, written to _static/explorer/ and
+imported from there. Nothing is loaded from a CDN.
 
 The pages: the chapter (notebooks/NN_*.ipynb), the companion notebooks (NN<letter>_*.ipynb)
 and the exercises' student copies (exercises/*_student.ipynb; never the solutions). A notebook
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -49,7 +53,11 @@ NPM_ASSETS = {
         "mathjax", re.compile(r"es5/(tex-chtml\.js|(?!sre/)[^/]+/.+)$")),
     "@jupyter-widgets/html-manager": NpmAsset(
         "1.0.15", "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
-        "widgets", re.compile(r"dist/((?!.*amd)[^/]+\.(js|txt|woff2?|ttf|eot|svg))$")),
+        "widgets", re.compile(r"dist/((embed-amd\.js|[^/]+\.(txt|woff2?|ttf|eot|svg)))$")),
+    # The AMD loader the manager's embed-amd.js needs, to find anywidget's front end on the site.
+    "requirejs": NpmAsset(
+        "2.3.7", "sha512-DouTG8T1WanGok6Qjg2SXuCMzszOo0eHeH9hDZ5Y4x8Je+9JB38HdTLT4/VA8OaUhBa0JPVHJ0pyBkM1z+pDsw==",
+        "widgets", re.compile(r"(require\.js)$")),
     # The icons of matplotlib's animation player (its HTML links them from a CDN).
     "font-awesome": NpmAsset(
         "4.7.0", "sha512-U6kGnykA/6bFmg1M/oT9EkFeIYv7JlX3bozwQJWiiLz6L0w3F5vBVPxHlwyX/vtNq1ckcpRKOB9f2Qal/VtFpg==",
@@ -107,6 +115,62 @@ def unpack_assets(static: Path) -> None:
                     target.write_bytes(archive.extractfile(member).read())
 
 
+# _static/widgets/embed.js, the one script site/conf.py names for pages with widgets: after the page has
+# loaded (so no other script meets require.js), it loads require.js, points the module `anywidget` at
+# this folder, then runs the manager's embed-amd.js, which draws every widget from the saved state.
+WIDGETS_BOOTSTRAP = """// Loads the widget manager and anywidget's front end from this site (see tools/build_site.py).
+(function () {
+  var here = document.currentScript.src, folder = here.slice(0, here.lastIndexOf("/") + 1);
+  function load(name, then) {
+    var script = document.createElement("script");
+    script.src = folder + name;
+    script.onload = then;
+    document.head.appendChild(script);
+  }
+  function start() {
+    load("require.js", function () {
+      window.requirejs.config({paths: {anywidget: folder + "anywidget"}});
+      load("embed-amd.js", function () {});
+    });
+  }
+  if (document.readyState === "complete") start(); else window.addEventListener("load", start);
+})();
+"""
+
+
+def install_widget_front_ends(static: Path) -> None:
+    """The bootstrap and anywidget's AMD front end (from the installed anywidget) into ``static``/widgets."""
+    import anywidget
+
+    folder = static / "widgets"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "embed.js").write_text(WIDGETS_BOOTSTRAP)
+    shutil.copyfile(Path(anywidget.__file__).parent / "nbextension" / "index.js", folder / "anywidget.js")
+
+
+EXPLORER_MODULE = "gen_models_utilities.widgets/explorer.js"      # ExplorerModule.name in the saved state
+
+
+def serve_explorer_modules(text: str, static: Path, up: str) -> str:
+    """A notebook's text with each saved explorer module written to ``static``/explorer/ and its ``url`` set.
+
+    The module is named by its content (what the notebook saved), so every page imports the code it
+    was run with; ``up`` is the page's way back to the site's root.
+    """
+    notebook = json.loads(text)
+    state = notebook.get("metadata", {}).get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    changed = False
+    for model in state.get("state", {}).values():
+        fields = model.get("state", {})
+        if fields.get("name") == EXPLORER_MODULE and fields.get("code"):
+            name = f"explorer-{hashlib.sha256(fields['code'].encode()).hexdigest()[:12]}.js"
+            (static / "explorer").mkdir(parents=True, exist_ok=True)
+            (static / "explorer" / name).write_text(fields["code"])
+            fields["url"] = f"{up}_static/explorer/{name}"
+            changed = True
+    return json.dumps(notebook, ensure_ascii=False, indent=1) + "\n" if changed else text
+
+
 def toctrees(pages: dict[str, list[Path]]) -> str:
     """MyST toctree directives for the landing page, one per part of the book."""
     blocks = []
@@ -131,8 +195,9 @@ def stage(source: Path) -> None:
         up = "../" * len(path.parent.parts)
         for remote, local in LOCAL_COPIES.items():
             text = text.replace(remote, up + local)
-        (source / path).write_text(text)
+        (source / path).write_text(serve_explorer_modules(text, source / "_static", up))
     unpack_assets(source / "_static")
+    install_widget_front_ends(source / "_static")
 
 
 def build(out: Path, work: Path = BUILD) -> Path:
