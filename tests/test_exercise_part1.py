@@ -120,7 +120,7 @@ def test_encode_check_reads_any_spelling_of_a_letter(trained_fm, letter, capsys)
         return x
     with torch.no_grad():
         checks.check_encode(encode, letter, trained_fm, n_samples=20, n_steps=4)
-    assert capsys.readouterr().out.startswith("Recorded:")
+    assert capsys.readouterr().out.startswith("Correct:")
 
 
 def test_encode_check_grades_no_letter(trained_fm, capsys):

@@ -90,7 +90,7 @@ def _loss_at_t0_float_time(model, x0, x1, onehot=None):
 @pytest.mark.parametrize("loss_at_t0", [_loss_at_t0_tensor, _loss_at_t0_float_time])
 def test_floor_check_accepts_tensors_and_numpy_floats(loss_at_t0, trained_fm, onehot_model, capsys):
     checks.check_floor_at_t0(loss_at_t0, 4.5, 0.06, trained_fm, onehot_model)
-    assert capsys.readouterr().out.startswith("Recorded:")
+    assert capsys.readouterr().out.startswith("Correct:")
 
 
 def test_floor_check_refuses_a_prediction_that_is_not_a_number(trained_fm, onehot_model):

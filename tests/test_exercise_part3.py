@@ -166,7 +166,7 @@ def report_as_list(model, x0, reference, **solver_options):
 
 
 def test_solver_report_accepts_a_list_of_numpy_numbers(trained_fm, capsys):
-    assert run(checks.check_solver_report, report_as_list, "(B)", trained_fm, capsys=capsys).startswith("Recorded:")
+    assert run(checks.check_solver_report, report_as_list, "(B)", trained_fm, capsys=capsys).startswith("Correct:")
 
 
 def test_solver_report_refuses_a_letter_that_is_not_a_choice(trained_fm):
@@ -187,7 +187,7 @@ def scaled_by_solve_ode(model, scale, n_samples, seed):
 
 def test_temperature_accepts_numpy_answers_and_the_package_solver(trained_fm, capsys):
     out = run(checks.check_temperature, imbalance_numpy, scaled_by_solve_ode, "A", trained_fm, capsys=capsys)
-    assert out.startswith("Recorded:"), out
+    assert out.startswith("Correct:"), out
 
 
 # ----------------------------------------------------------------------------- exercise 15
@@ -202,7 +202,7 @@ CENTERS = torch.from_numpy(ring_mode_centers()).float()
     lambda x0: np.round(np.degrees(np.arctan2(x0[:, 1].numpy(), x0[:, 0].numpy())) / 45).astype(int) % 8,
 ])
 def test_start_sector_accepts_every_way_of_writing_it(answer, capsys):
-    assert run(checks.check_start_sector, answer, "d", capsys=capsys).startswith("Recorded:")
+    assert run(checks.check_start_sector, answer, "d", capsys=capsys).startswith("Correct:")
 
 
 # ----------------------------------------------------------------------------- every check

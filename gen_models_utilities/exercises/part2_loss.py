@@ -56,6 +56,28 @@ def _loss_parts(model, n: int = CONSTANT_PAIRS, seed: int = 57):
     return float(((v - (x1 - x0)) ** 2).mean()), float(((v - RingMarginalField()(x_t, t)) ** 2).mean())
 
 
+PROBE_PAIRS = 5            # a first call this small: a field that broadcasts t (B, 1) into (B, B) fails fast
+
+
+def _probe_loss_constant(loss_constant) -> None:
+    """Call ``loss_constant`` on ``PROBE_PAIRS`` pairs first, so that a field built for one float t (which turns
+    per-pair times (B, 1) into a (B, B) table) fails here with a hint instead of filling the memory at 50,000."""
+    try:
+        value = loss_constant(_ZeroField(), PROBE_PAIRS, 0)
+    except NotImplementedError:
+        raise
+    except Exception as error:                 # reported below, outside the except
+        kind, text = type(error).__name__, (str(error).strip().splitlines() or [""])[0]
+    else:
+        value = value.detach() if isinstance(value, torch.Tensor) else value
+        as_number("loss_constant on 5 pairs", value, "a number (a float)")
+        return
+    fail(f"loss_constant raised {kind} on {PROBE_PAIRS} pairs", "a number", f"the error {kind}: {text}",
+         "each pair has its own time here, t of shape (B, 1). A field written for one float t (your "
+         "marginal_velocity of exercise 3 as written there) broadcasts such a t wrongly: read u_t with exact_field, "
+         "which takes t of shape (B, 1), or make your field accept it.", "a field that takes one float t")
+
+
 @exercise_check
 def check_loss_constant(loss_constant, model) -> None:
     """Exercise 5: ``loss_constant(model, n_pairs, seed)`` -> the conditional minus the marginal flow matching
@@ -66,6 +88,7 @@ def check_loss_constant(loss_constant, model) -> None:
     uniform t (``RingMarginalField().average_loss_floor()``), so any unbiased Monte Carlo estimate passes.
     """
     require_callable("loss_constant", loss_constant)
+    _probe_loss_constant(loss_constant)
     floor = RingMarginalField().average_loss_floor("uniform")
     models = {"the zero field": _ZeroField(), "a linear model": LinearProbe(), "the trained network": model}
     received = {}
@@ -144,9 +167,9 @@ def check_floor_at_t0(loss_at_t0, predicted_unconditional, predicted_onehot, mod
             if not math.isclose(value, expected, rel_tol=RTOL, abs_tol=1e-6):
                 _explain_loss_at_t0(name, value, expected, net, x0, x1, condition)
             measured.append(f"{expected:.3f} ± {1.96 * float(per_pair.std()) / math.sqrt(n):.3f}")
-    print(f"Recorded: predicted floors at t = 0 of {predictions[0]:g} without a condition and {predictions[1]:g} "
-          f"with the one-hot code; the shipped models' losses there are {measured[0]} and {measured[1]} "
-          f"({FLOOR_PAIRS} pairs).")
+    print(f"Correct: loss_at_t0 matches the check; the shipped models' losses at t = 0 are {measured[0]} and "
+          f"{measured[1]} ({FLOOR_PAIRS} pairs); your predicted floors, {predictions[0]:g} without a condition and "
+          f"{predictions[1]:g} with the one-hot code, are recorded (graded later).")
 
 
 def _explain_loss_at_t0(name, value, expected, net, x0, x1, condition) -> None:

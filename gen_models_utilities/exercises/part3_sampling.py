@@ -335,7 +335,8 @@ def check_solver_report(end_point_report, answer, model) -> None:
             fail(f"end_point_report({shown}) gives the wrong mean error", f"{right:.4f}", f"{error:.4f}",
                  "per sample, the Euclidean distance of its end point to its reference point; then the mean.", mistake)
     letter = choice("DOPRI_ANSWER", answer)
-    print(f"Recorded: DOPRI_ANSWER = {letter!r}; end_point_report matches the check on 300 points.")
+    print(f"Correct: end_point_report matches the check on 300 points; DOPRI_ANSWER = {letter!r} is recorded "
+          f"(graded later).")
 
 
 # ----------------------------------------------------------------------------- exercise 14
@@ -394,7 +395,8 @@ def check_temperature(mode_imbalance, scaled_start_samples, answer, model) -> No
         "the start divided by the scale": (solve(x0 / 0.7), "multiply x0 by scale, so that 0.7 shrinks the noise."),
     }, "x0 = scale * sample_base('gaussian', n_samples, seed=seed), then 32 Euler steps from t = 0 to 1.")
     letter = choice("TEMPERATURE_ANSWER", answer)
-    print(f"Recorded: TEMPERATURE_ANSWER = {letter!r}; mode_imbalance and scaled_start_samples match the check.")
+    print(f"Correct: mode_imbalance and scaled_start_samples match the check; TEMPERATURE_ANSWER = {letter!r} is "
+          f"recorded (graded later).")
 
 
 # ----------------------------------------------------------------------------- exercise 15
@@ -426,7 +428,8 @@ def check_start_sector(start_sector, answer) -> None:
     expected = _sectors(x)
     if torch.equal(received, expected):
         letter = choice("LOGO_ANSWER", answer)
-        print(f"Recorded: LOGO_ANSWER = {letter!r}; start_sector matches the check on {len(x)} starts.")
+        print(f"Correct: start_sector matches the check on {len(x)} starts; LOGO_ANSWER = {letter!r} is recorded "
+              f"(graded later).")
         return
     i = int(torch.nonzero(received != expected)[0, 0])
     angle = torch.atan2(x[:, 1].double(), x[:, 0].double()) / (2 * math.pi / RING_MODES)

@@ -261,7 +261,7 @@ def check_guidance(guided_field, share_and_spread, predicted_share_w0, w4_predic
     share = as_fraction("PREDICTED_SHARE_W0", predicted_share_w0)
     letter = choice("W4_PREDICTION", w4_prediction)
     print(f"Correct: guided_field is u + w (v_k - u) for w = 0, 1, 2.5, 4 and share_and_spread measures as asked; "
-          f"recorded: PREDICTED_SHARE_W0 = {share:g}, W4_PREDICTION = '{letter}' (graded with your measurements).")
+          f"PREDICTED_SHARE_W0 = {share:g} and W4_PREDICTION = '{letter}' are recorded (graded later).")
 
 
 # ----------------------------------------------------------------------------- exercise 18
@@ -323,6 +323,6 @@ def check_extrapolation(seen_range, flag_extrapolation, training_radii, requeste
                              ("", "True for every radius below low or above high, False for those in between."))
         fail(f"flag_extrapolation is wrong for the radii {requested}", str(want), str(flags), hint, mistake)
     recorded = "" if rare_prediction is None else \
-        f"; recorded: RARE_PREDICTION = '{choice('RARE_PREDICTION', rare_prediction)}' (graded separately)"
+        f"; RARE_PREDICTION = '{choice('RARE_PREDICTION', rare_prediction)}' is recorded (graded later)"
     print(f"Correct: seen radii {expected[0]:.2f} to {expected[1]:.2f}; outside them: "
           f"{[r for r, f in zip(requested, want) if f]}{recorded}.")

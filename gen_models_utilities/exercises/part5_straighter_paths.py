@@ -167,7 +167,7 @@ def check_reflow(straightness, flow_endpoints, reflow_prediction) -> None:
     _endpoints_problem(flow_endpoints)
     letter = choice("REFLOW_PREDICTION", reflow_prediction)
     print(f"Correct: straightness agrees with 17a's definition and flow_endpoints carries x0 to t = 1 "
-          f"accurately; recorded: REFLOW_PREDICTION = '{letter}' (graded with the measurement).")
+          f"accurately; REFLOW_PREDICTION = '{letter}' is recorded (graded later).")
 
 
 # ----------------------------------------------------------------------------- the old exercise 15

@@ -411,4 +411,4 @@ def check_flow_likelihood(rk4_step_fn, exact_divergence, flow_log_likelihood, me
     expected = _check_means(mean_by_steps, model)
     means = ", ".join(f"{n}: {mean_by_steps[n]:.3f}" for n in LIKELIHOOD_STEPS)
     print(f"Correct: your RK4 step, divergence and log-likelihood match the package's; held-out means by steps {means} "
-          f"nats (32 steps: {expected[32]:.3f}); your prediction '{letter}' is recorded.")
+          f"nats (32 steps: {expected[32]:.3f}); LIKELIHOOD_TREND = '{letter}' is recorded (graded later).")

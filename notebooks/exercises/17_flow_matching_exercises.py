@@ -29,9 +29,11 @@
 # **How to work.** In the student copy (`17_flow_matching_exercises_student.ipynb`) each answer is a
 # line `raise NotImplementedError(...)`, with a comment above it naming what your answer must define.
 # Replace it with your code and run the **check cell** under it. A right answer prints one line
-# starting with `Correct:`. A multiple-choice answer or a prediction prints a line starting with
-# `Recorded:` (it is graded later, by tests your instructor holds; the discussion after the exercise
-# explains the answer). A wrong answer stops with an `ExerciseFailure` that says what was expected,
+# starting with `Correct:`. A multiple-choice answer or a prediction is not graded on the spot: it is
+# recorded, and graded later by tests your instructor holds (the discussion after the exercise
+# explains the answer). A check that only records answers prints a line starting with `Recorded:`; a
+# check that also tests your code prints `Correct:` once the code is right, and says on the same line
+# which answers it recorded. A wrong answer stops with an `ExerciseFailure` that says what was expected,
 # what your code returned and, when the answer matches a typical mistake, its name and a hint. Run the
 # cells from the top: later exercises reuse your earlier functions. Everything runs on the CPU.
 
@@ -276,8 +278,8 @@ with torch.no_grad():
 # `DIFFUSION_ANSWER` to the letter of the best answer:
 #
 # - **(a)** Yes: undo the reverse steps one by one with the same network, as `encode` undoes Euler steps.
-# - **(b)** No: every reverse step adds fresh noise, so the sample does not fix the draws that made it.
-# - **(c)** Yes, given enough steps: with many small steps the sampler reaches the noise-free limit of 17.2.
+# - **(b)** No: a sample is fixed by its start and by the draw of every step, and only the sample is kept.
+# - **(c)** Yes, given enough steps: each step's draw shrinks with the step, so many small steps remove it.
 # - **(d)** No: the network predicts the noise, not a velocity, so there is no field to run backwards.
 
 # %% tags=["exercise-4", "solution"]
@@ -303,8 +305,8 @@ checks.check_encode(encode, DIFFUSION_ANSWER, fm_model)
 _ = checks.grade_choice("DIFFUSION_ANSWER", DIFFUSION_ANSWER, "b", {
     "a": "the ancestral sampler's steps take fresh noise as an input; undoing one needs that noise, which the "
          "sample does not keep.",
-    "c": "more steps do not remove the injected noise; the noise-free limit of 17.2 is a different sampler, "
-         "an ODE.",
+    "c": "each step's draw shrinks only like the square root of the step, so the noise added over the whole "
+         "trip does not vanish with more steps; the noise-free limit of 17.2 is a different sampler, an ODE.",
     "d": "a noise prediction can be turned into a velocity (17b); the obstacle is the noise added on the way.",
 })
 ### END HIDDEN TESTS
@@ -348,8 +350,10 @@ print(f"{len(x0)} encoded points: mean ({float(x0[:, 0].mean()):+.2f}, {float(x0
 # $\mathcal{L}_{\mathrm{CFM}}(v) = \mathbb{E}\,\|v(x_t, t) - (x_1 - x_0)\|^2$. What we would like to
 # minimise is the **marginal** loss $\mathcal{L}_{\mathrm{FM}}(v) = \mathbb{E}\,\|v(x_t, t) - u_t(x_t)\|^2$,
 # which needs the field $u_t$ that we cannot compute in general. 17.3.2 proves that the two differ by
-# a constant $C$ that does not depend on $v$. For the ring we *can* compute $u_t$ (your
-# `marginal_velocity`, or `exact_field` below), so measure $C$.
+# a constant $C$ that does not depend on $v$. For the ring we *can* compute $u_t$, so measure $C$.
+# Here every pair has its own time, `t` of shape `(B, 1)`: read $u_t$ with `exact_field` (below),
+# which takes such a `t`. Your `marginal_velocity` of exercise 3 computes the same field but was
+# written for one float `t`; use it only if you make it accept `t` of shape `(B, 1)`.
 #
 # Write `loss_constant(model, n_pairs, seed)`: draw `n_pairs` pairs ($x_0$ Gaussian, $x_1$ from the
 # ring with `create_ring_gaussians`) and times $t \sim \mathcal{U}[0, 1]$ from the `seed`, and return
@@ -440,6 +444,15 @@ _ = checks.grade_choice("LOSS_FLOOR_ANSWER", LOSS_FLOOR_ANSWER, "a", {
     "d": "training never runs the sampler; the loss compares single predictions at points x_t.",
 })
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# Exercise 5 has already measured the answer. The exact field is the best any model can do, yet its
+# conditional loss is 2.819, all of it the constant: many pairs pass through the same point $x_t$ at
+# the same $t$ with different velocities $x_1 - x_0$, and one output can at best be their average,
+# $u_t(x_t)$, leaving their spread around it. So a training loss that has settled near this floor
+# says that the fit is done, not that it failed, and a model's loss says how well it fits only once
+# the floor is taken away (the marginal loss of exercise 5). Exercise 7 asks how a condition moves
+# the floor.
 
 # %% [markdown] tags=["exercise-7"]
 # ### Exercise 7 (17.4.2, 17.6): the loss floor with a condition
@@ -538,9 +551,9 @@ print(f"without the code the floor on these pairs is {floor_without_code:.3f}, "
 # The check first tests `fm_loss` on a small fixed model, then draws samples from your model with
 # Euler steps (how many of each: its signature, printed below) and measures them with `ring_quality`.
 # It passes when at most 25% of the samples lie off every mode (the data itself: 1.1%) and every mode
-# holds between half and one and a half times its share, within a budget of 2000 steps. A constant
-# learning rate and one that decays both get there, and so do smaller batches; how far below the bar
-# your model lands is what your choices change.
+# holds between half and one and a half times its share, within a budget of 2000 steps. The bar is
+# set with room for any reasonable recipe (learning rate, its schedule, batch size); how far below
+# the bar your model lands is what your choices change.
 
 # %% tags=["exercise-8", "solution"]
 def fm_loss(model, x0, x1, t):
@@ -755,21 +768,23 @@ checks.check_kutta(kutta_step, observed_order, MEASURED_ORDER)
 
 # %% [markdown]
 # The known field is smooth (linear in $x$ and in $t$), so the measured order sits close to the
-# tableau's. Chapter section 17.5.1 and 17a.2 run the same measurement for RK4 on the shipped
-# network, whose field is only piecewise smooth, and find an order well below four at the step
-# sizes a sampler uses: the order describes the limit of small steps on a smooth field.
+# tableau's. Chapter section 17.5.1 and 17a.2 run the same measurement for RK4 at the step sizes a
+# sampler uses, on the ring's exact field and on the shipped network, and find RK4 short of its
+# fourth order on both (their printouts give the numbers), and further short on the network; they
+# do not isolate why. A method's order describes the limit of small steps.
 
 # %% [markdown] tags=["exercise-12"]
 # ### Exercise 12 (17.5, 17a.1): how many steps does the sampler need?
 #
-# Fewer steps are cheaper but leave samples between the modes. 17a.1 showed that one draw of a few
-# hundred samples cannot tell 8 Euler steps from 16: a share counted on a finite sample moves from
-# draw to draw. So the verdict here rests on several seeds, each a new draw of starting points.
+# Fewer steps are cheaper but leave samples between the modes. A share counted on a finite sample
+# moves from draw to draw (17a.1 measures how much), so the verdict here rests on several seeds,
+# each a new draw of starting points.
 #
 # 1. Write `off_mode_over_seeds(model, n_steps, seeds, n_samples)`: for each seed, the share of
 #    `n_samples` Euler samples (your `euler_sample`, its last point) that lie off every mode
-#    (`off_mode_fraction`); return what `over_seeds` makes of these shares, an `Estimate` (their
-#    mean with a 95% interval).
+#    (`off_mode_fraction`); return an `Estimate` of these shares (their mean with a 95% interval):
+#    `over_seeds(measure, seeds)` builds one from a function `measure(seed)`, and `from_values`
+#    from a list of the shares themselves.
 # 2. For `STEP_COUNTS` with `SEEDS` and `N_SAMPLES` as set below, set `FEWEST_STEPS` to the smallest
 #    count whose 95% interval reaches down to the share that real data leaves off every mode,
 #    $e^{-9/2}$ (`DATA_OFF_MODE`, 17a.1): the fewest steps not measurably worse than data.
@@ -824,10 +839,10 @@ checks.check_step_study(off_mode_over_seeds, FEWEST_STEPS, fm_model, STEP_COUNTS
 #    at `3e-3`, and for RK4 with 2 steps. Read the printout, then set `DOPRI_ANSWER` to the letter of
 #    the best explanation of why dopri5 at tolerance `1e-2` loses to RK4 with 2 steps:
 #
-# - **(a)** The network is only piecewise smooth, so a fifth-order method gains nothing over RK4 on it.
-# - **(b)** Most of its evaluations go to rejected steps, leaving fewer useful ones than RK4's eight.
+# - **(a)** The network is only piecewise smooth, so at any tolerance fifth order gains nothing over RK4.
+# - **(b)** At `1e-2` most of its evaluations go to rejected steps, leaving fewer useful ones than RK4's.
 # - **(c)** Its steps keep a batch-averaged error estimate within the tolerance, and `1e-2` is loose.
-# - **(d)** It reads the network at times past $t = 1$, where the model never saw any training data.
+# - **(d)** At `1e-2` its steps overshoot to times past $t = 1$, where the model saw no training data.
 
 # %% tags=["exercise-13", "solution"]
 def end_point_report(model, x0, reference, **solver_options):
@@ -865,12 +880,14 @@ DOPRI_ANSWER = "c"
 checks.check_solver_report(end_point_report, DOPRI_ANSWER, fm_model)
 ### BEGIN HIDDEN TESTS
 _ = checks.grade_choice("DOPRI_ANSWER", DOPRI_ANSWER, "c", {
-    "a": "on the same network and at the same number of evaluations, dopri5 at tolerance 3e-3 lands closer "
-         "than RK4 with 2 steps: the field's smoothness did not hold it back there.",
-    "b": "at tolerance 3e-3 dopri5 spends the same number of evaluations and beats RK4, so the count of "
-         "evaluations, wasted or not, is not what decides; only the tolerance changed.",
-    "d": "at tolerance 3e-3 dopri5 also reads the network past t = 1 and still beats RK4; reading the field at "
-         "min(t, 1) instead changes little (the cell after the exercise).",
+    "a": "on the same network, the worst-coordinate error estimate at the same tolerance 1e-2 (the cell after "
+         "the exercise) lands far closer to the fine solve than the batch-averaged one: the field did not stop "
+         "a fifth-order method, the way the error was measured did.",
+    "b": "most of its steps were accepted (the cell after the exercise: 3 accepted, 2 rejected), and at "
+         "tolerance 3e-3 dopri5 spends the same number of evaluations and beats RK4: the count of evaluations, "
+         "wasted or not, is not what decides; only the tolerance changed.",
+    "d": "reading the field at min(t, 1) instead of past t = 1 leaves the mean distance about where it was "
+         "(the cell after the exercise), so the reads past t = 1 are not what costs it.",
 })
 ### END HIDDEN TESTS
 
@@ -933,7 +950,7 @@ for label, options in [("the network read at min(t, 1)", dict(last_time=1.0)),
 #
 # **Predict first**, before writing any code, and set `TEMPERATURE_ANSWER` to your letter:
 #
-# - **(a)** About as many samples off every mode, and the modes about as evenly filled.
+# - **(a)** No detectable change in the share off every mode or in how evenly the modes fill.
 # - **(b)** Fewer samples off every mode, and the modes about as evenly filled.
 # - **(c)** Fewer samples off every mode, but the modes less evenly filled.
 # - **(d)** More samples off every mode, since the starts now crowd the ring's empty centre.
@@ -977,18 +994,18 @@ def scaled_start_samples(model, scale, n_samples, seed):
 checks.check_temperature(mode_imbalance, scaled_start_samples, TEMPERATURE_ANSWER, fm_model)
 ### BEGIN HIDDEN TESTS
 _ = checks.grade_choice("TEMPERATURE_ANSWER", TEMPERATURE_ANSWER, "a", {
-    "b": "the off-mode share at 0.7 is within noise of that at 1 (the cell after the check): shrinking a flow's "
-         "start does not pull its samples into the modes the way the word temperature suggests.",
-    "c": "the modes stay as even as at 1: the mode a sample reaches is set by the direction of its start, and "
-         "scaling the start does not change its direction.",
-    "d": "the off-mode share at 0.7 is within noise of that at 1: the starts move towards the centre, but the "
-         "flow still carries them into the modes.",
+    "b": "the off-mode share at 0.7 is within noise of that at 1 (the cell after the check): no drop in it shows "
+         "at this precision, though the word temperature suggests one.",
+    "c": "the mode imbalance at 0.7 is within noise of that at 1: the mode a sample reaches is set by the "
+         "direction of its start (the cell that follows the same starts at both tau), and scaling keeps it.",
+    "d": "the off-mode share at 0.7 is within noise of that at 1: the starts move towards the centre, but no rise "
+         "in the share shows at this precision.",
 })
 ### END HIDDEN TESTS
 
 # %%
-TAUS, SEEDS = (1.0, 0.7), (0, 1, 2)
-tau_samples = {tau: [scaled_start_samples(fm_model, tau, 2000, seed) for seed in SEEDS] for tau in TAUS}
+TAUS, TAU_SEEDS = (1.0, 0.7), (0, 1, 2)
+tau_samples = {tau: [scaled_start_samples(fm_model, tau, 2000, seed) for seed in TAU_SEEDS] for tau in TAUS}
 off_mode = {tau: from_values([off_mode_fraction(x) for x in xs]) for tau, xs in tau_samples.items()}
 imbalance = {tau: from_values([mode_imbalance(x) for x in xs]) for tau, xs in tau_samples.items()}
 for tau in TAUS:
@@ -998,13 +1015,14 @@ print(compare(imbalance[0.7], imbalance[1.0], "mode imbalance at tau 0.7", "at t
 
 # %% [markdown]
 # At $\tau = 0.7$ the off-mode share and the mode imbalance are both within noise of $\tau = 1$
-# (three seeds of 2000 samples): shrinking the start did not pull the samples into the modes. Why
-# not, and what does change? The next cell follows the same starts at both temperatures: the mode
-# each sample reaches, and how far the samples sit from the centre.
+# (three seeds of 2000 samples): no change in either is detectable at this precision, though a
+# change smaller than these intervals could hide in them. What does change? The next cell follows
+# the same starts at both temperatures: the mode each sample reaches, and how far the samples sit
+# from the centre.
 
 # %%
 same_mode, radius, radial_spread = [], {tau: [] for tau in TAUS}, {tau: [] for tau in TAUS}
-for k in range(len(SEEDS)):
+for k in range(len(TAU_SEEDS)):
     nearest = {tau: distance_to_nearest_mode(tau_samples[tau][k])[1] for tau in TAUS}
     same_mode.append(float((nearest[1.0] == nearest[0.7]).mean()))
     for tau in TAUS:
@@ -1045,9 +1063,9 @@ print(f"logo points: mean ({logo_starts[:, 0].mean():.2f}, {logo_starts[:, 1].me
 # from: what do the Gaussian-trained model's samples look like when it starts from the logo's
 # points? Set `LOGO_ANSWER`:
 #
-# - **(a)** Like samples from the Gaussian: the network carries any start onto the eight modes.
-# - **(b)** A copy of the logo's shape, stretched out to the ring's radius of 3.
-# - **(c)** All eight modes evenly filled, with many more samples between the modes.
+# - **(a)** Like samples from the Gaussian: the network spreads any start, long axis or not, over the eight modes.
+# - **(b)** A copy of the logo's shape, its long axis stretched out to the ring's radius of 3.
+# - **(c)** Most samples in the two modes across the logo's long axis, where its points are scarce.
 # - **(d)** Most samples in the two modes that lie along the logo's long axis.
 #
 # Then write `start_sector(x0)`: for each start, the mode $k$ whose centre (at angle $k \cdot 45°$,
@@ -1075,9 +1093,9 @@ checks.check_start_sector(start_sector, LOGO_ANSWER)
 _ = checks.grade_choice("LOGO_ANSWER", LOGO_ANSWER, "d", {
     "a": "from the logo the Gaussian-trained model fills modes 0 and 4 far more than the others: a flow carries "
          "onto the data the base it was trained from, not any base.",
-    "b": "the samples land near the ring, most of them in two modes; the flow does not keep the logo's shape.",
-    "c": "the modes are far from even: the direction of a start decides its mode (exercise 14), and the logo's "
-         "points lie mostly along the x axis.",
+    "b": "the samples land in the ring's modes, most of them in two; the flow does not keep the logo's shape.",
+    "c": "most in-mode samples land in modes 0 and 4, the two along the long axis (the cell after the check): "
+         "the direction of a start decides its mode (exercise 14), and the logo's points lie mostly along x.",
 })
 ### END HIDDEN TESTS
 
@@ -1255,9 +1273,9 @@ checks.check_guidance(guided_field, share_and_spread, PREDICTED_SHARE_W0, W4_PRE
 
 # %%
 
-MODE, SCALES, N_SAMPLES, N_STEPS = 2, (0, 1, 4), 700, 50
-guided = {w: [euler_sample(guided_field(MODE, w), N_SAMPLES, N_STEPS, seed)[-1] for seed in (0, 1, 2)] for w in SCALES}
-print(f"per scale: three draws of {N_SAMPLES} samples, {N_STEPS} Euler steps each")
+MODE, SCALES, N_GUIDED, N_STEPS = 2, (0, 1, 4), 700, 50
+guided = {w: [euler_sample(guided_field(MODE, w), N_GUIDED, N_STEPS, seed)[-1] for seed in (0, 1, 2)] for w in SCALES}
+print(f"per scale: three draws of {N_GUIDED} samples, {N_STEPS} Euler steps each")
 shares, spreads = {}, {}
 for w, draws in guided.items():
     pooled = torch.cat(draws)
@@ -1457,14 +1475,14 @@ print(f"each network: {run.recipe['n_steps']} steps of {run.recipe['batch_size']
 
 # %%
 
-STEPS, SEEDS = [8, 16, 32], [0, 1]
+STEPS, SHIPPED_SEEDS = [8, 16, 32], [0, 1]
 shipped = {"independent": "fm", "OT, blocks of 128": "fm_ot_block128"}
 for label, kind in shipped.items():
     model, info = load_pretrained(kind, "gaussian")
     shipped[label] = model
     print(f"{label:18s} ({info['recipe']['n_steps']} steps of {info['recipe']['batch_size']}, coupling "
           f"{info['recipe'].get('coupling', 'independent')}): fewest Euler steps as good as data "
-          f"{fewest_euler_steps(model, STEPS, SEEDS, 2000)}")
+          f"{fewest_euler_steps(model, STEPS, SHIPPED_SEEDS, 2000)}")
 
 # %% [markdown]
 # Under this yardstick, with the draws of both seeds passing, OT pairs need 16 Euler steps and
@@ -1472,8 +1490,9 @@ for label, kind in shipped.items():
 # the two models at each step count, pooled over both seeds (4000 samples), and the verdict:
 
 # %%
-shares = {label: {n: share(np.mean([off_mode_fraction(euler_sample(model, 2000, n, seed)[-1]) for seed in SEEDS]),
-                           4000) for n in STEPS} for label, model in shipped.items()}
+shares = {label: {n: share(np.mean([off_mode_fraction(euler_sample(model, 2000, n, seed)[-1])
+                                    for seed in SHIPPED_SEEDS]), 4000) for n in STEPS}
+          for label, model in shipped.items()}
 for n in STEPS:
     a, b = shares["OT, blocks of 128"][n], shares["independent"][n]
     print(f"{n:2d} steps: OT {a.percent()}, independent {b.percent()}: {compare(a, b, 'OT', 'independent')}")
@@ -1482,9 +1501,10 @@ for n in STEPS:
 # OT leaves measurably fewer samples off every mode at 8 steps (2.2% ± 0.5% against 4.5% ± 0.6%);
 # at 16 and at 32 steps the two are within noise. So the factor of two between the answers marks
 # where each model's draws cross the yardstick's line on a doubling grid, not a gap that the shares
-# resolve at 16 steps: OT pairs clearly save steps when few are taken. Each row is one trained
-# network, so these verdicts compare these two networks, not the two couplings over many training
-# runs.
+# resolve at 16 steps. Each row is one trained network, so these verdicts compare these two
+# networks: the OT-trained one leaves fewer samples off the modes when few steps are taken. Whether
+# the coupling saves steps in general would take several training runs of each (the training-seed
+# cell above is a first look, with two networks of each kind and a much shorter training).
 
 # %% [markdown] tags=["exercise-20"]
 # ### Exercise 20 (17a.4): one reflow, measured
@@ -1504,10 +1524,10 @@ for n in STEPS:
 # 3. Predict first. A copy of `fm_model` is trained briefly on the pairs
 #    `(x0, flow_endpoints(EXACT, x0, 20))`. How straight are its paths, against the teacher's (the
 #    exact field's)? Set `REFLOW_PREDICTION`:
-#    - **(a)** exactly 1: it learned from straight lines only, so its paths are straight
-#    - **(b)** about the teacher's: its pairs come from the teacher's own flow
+#    - **(a)** within noise of 1: it learned from straight chords only, so its paths are straight
+#    - **(b)** about the teacher's, and below 1: its pairs come from the teacher's own flow
 #    - **(c)** much closer to 1 than the teacher's, yet measurably below 1
-#    - **(d)** lower than the teacher's: a briefly trained model on fixed pairs bends more
+#    - **(d)** below the teacher's: a model trained briefly on fixed pairs bends more, not less
 
 # %% tags=["exercise-20", "solution"]
 EXACT = RingMarginalField()
@@ -1613,15 +1633,21 @@ print(f"after one reflow, RK4 with 20 steps: {accurate.percent()} off every mode
 # %% [markdown] tags=["exercise-21"]
 # ### Exercise 21 (17a.7): the MeanFlow identity on the exact field
 #
-# The average velocity from time $t$ to time $r$ along the path of the flow through $z_t$ is
-# $u(z_t, r, t) = \frac{1}{t - r}\int_r^t v(z_\tau, \tau)\,d\tau = \frac{z_t - z_r}{t - r}$, and
-# MeanFlow trains on the identity $u = v - (t - r)\,\frac{d}{dt} u$, where $\frac{d}{dt} u$ is the
-# derivative while $z_t$ **moves along its path** ($dz_t / dt = v$), $r$ fixed. Check it on the
-# ring's exact marginal field `field = RingMarginalField()` (call it as `field(z, t)`).
+# *Objective: learning the jump itself (17a.7; MeanFlow: Geng, Deng, Bai, Kolter & He 2025,
+# [arXiv](https://arxiv.org/abs/2505.13447)).* The average velocity from time $t$ to time $r$
+# along the path of the flow through $z_t$ is
+# $u(z_t, r, t) = \frac{1}{t - r}\int_r^t v(z_\tau, \tau)\,d\tau = \frac{z_t - z_r}{t - r}$.
+# Differentiate $(t - r)\,u(z_t, r, t) = z_t - z_r$ in $t$ while $z_t$ **moves along its path**
+# ($dz_t / dt = v(z_t, t)$, $r$ and so $z_r$ fixed): $u + (t - r)\,\frac{d}{dt} u = v$, which is the
+# identity MeanFlow trains on, $u = v - (t - r)\,\frac{d}{dt} u$. Check it on the ring's exact
+# marginal field `field = RingMarginalField()` (call it as `field(z, t)`).
 #
-# 1. Write `average_velocity(field, z, t, r)`: carry `z` (B, 2) from time `t` to time `r` along
-#    `field` (`solve_ode(field, z, n_steps=200, method="rk4", t0=t, t1=r)` does it) and return
-#    $u(z, r, t)$, `(B, 2)`. Mind the sign: it must also work for $r < t$.
+# 1. Write `average_velocity(field, z, t, r)`, returning $u(z, r, t)$, `(B, 2)`. Mind the order:
+#    the function takes the start time `t` before the end time `r`, the reverse of the symbol's
+#    $u(z, r, t)$. Carry `z` `(B, 2)` from time `t` to time `r` along `field` accurately with
+#    `solve_ode` (its `t0` and `t1` set where the solve starts and ends; a fixed-step method of order
+#    4 with a few hundred steps is plenty), and divide the displacement by the time that passed.
+#    Mind the sign: it must also work for $r < t$.
 # 2. Write `identity_residual(field, z, t, r, h=1e-3)`: $u - \bigl(v - (t - r)\,\frac{d}{dt}u\bigr)$
 #    at `z`, `(B, 2)`, with $\frac{d}{dt}u$ a central difference: move `z` to $t - h$ and to
 #    $t + h$ along `field`, and difference your `average_velocity` there.
@@ -1748,19 +1774,23 @@ checks.check_noise_to_velocity(velocity_from_noise, noise_loss_weight, data_loss
 
 # %% [markdown]
 # The weights say what each objective cares about. Your two weight functions at five times, beside
-# flow matching's own loss, which counts a velocity error the same at every $t$:
+# flow matching's own loss, which counts a velocity error with weight 1 at every $t$ it draws. How
+# often each $t$ is drawn weights it too: the last line prints how `fm_model` drew its training times.
 
 # %%
 times = torch.tensor([[0.05], [0.25], [0.5], [0.75], [0.95]])
 for name, weight in (("noise loss", noise_loss_weight), ("data loss", data_loss_weight)):
     print(f"{name:10s} weight at t = 0.05, 0.25, 0.5, 0.75, 0.95:",
           ", ".join(f"{float(w):.4f}" for w in weight(times)))
-print("velocity loss weight: 1 at every t")
+print("velocity loss weight: 1 at every t drawn")
+print(f"fm_model drew its training times t by: {fm_info['recipe']['time_sampling']}")
 
 # %% [markdown]
 # A noise loss hardly sees a velocity error near the noise (weight 0.0025 at $t = 0.05$), and a data
 # loss hardly sees one near the data (0.0025 at $t = 0.95$). A network trained on the noise loss is
-# penalised for velocity errors mainly where $t$ is large, near the data.
+# penalised for velocity errors mainly where $t$ is large, near the data. `fm_model` weights every
+# time it draws alike, but drew them from a logit-normal distribution, which puts more of them near
+# $t = 0.5$ than near either end (17.4.2), so its loss does not treat every $t$ alike either.
 
 # %% [markdown]
 # Is the diffusion model, sampled through your conversion, as good as the flow matching model? Both
@@ -1780,16 +1810,24 @@ for name, values in fractions.items():
 print(compare(off["diffusion via your field"], off["flow matching"], "diffusion", "flow matching"))
 print(f"the data's own share {100 * DATA_OFF_MODE:.1f}%; the yardstick accepts up to {100 * off_mode_limit(2000):.1f}%"
       f" of 2000 samples")
+_, diffusion_info = load_pretrained("diffusion", "gaussian")
+for name, model, info in (("flow matching", fm_model, fm_info), ("diffusion", diffusion_model, diffusion_info)):
+    recipe = info["recipe"]
+    print(f"{name:13s} {type(model).__name__}, {sum(p.numel() for p in model.parameters())} parameters; "
+          f"{recipe['n_steps']} steps of {recipe['batch_size']}, lr {recipe['lr']}, {recipe['schedule']} schedule; "
+          f"times drawn {recipe.get('time_sampling', 'uniformly in s (17b, section 2)')}")
 
 # %% [markdown]
 # Through your conversion the diffusion network samples the ring, but it leaves more samples between
 # the modes than the flow matching network: 1.7 ± 0.3% against 0.8 ± 0.2% of 6000 samples, beyond
 # noise, with one of its three draws above the yardstick's limit of 1.8% (the data's own share is
 # 1.1%). The interval covers the draws of noise, not a second training run: it compares one trained
-# network of each kind. The two share their architecture and training budget but not their
-# objective: the noise loss weights a velocity error by $t^2$, and this diffusion model also draws
-# its training times uniformly in $s$ (17b, section 2). Whether either causes the difference, these
-# cells do not test; 17b, section 2, measures where each network's velocity error is large.
+# network of each kind. The last two lines print their recipes: the same network size, number of
+# steps, batch size, learning rate and schedule, but not the same objective. The noise loss weights
+# a velocity error by $t^2$, and the two draw their training times differently: `fm_model` from a
+# logit-normal distribution in $t$, the diffusion model uniformly in its own time $s$. Whether
+# either difference causes the gap, these cells do not test; 17b, section 2, measures where each
+# network's velocity error is large.
 
 # %% [markdown] tags=["exercise-23"]
 # ### Exercise 23 (17b, sections 5 and 6; 17.5.1): a held-out log-likelihood with your own RK4 step
@@ -1920,4 +1958,5 @@ for n, values in gaps.items():
 # noise. No normalised density can do that on average, so the 2-step number is not a log-likelihood
 # of the model: a coarse solve overstates it. With 16 steps the gap is -0.102 ± 0.076, below 0 as it
 # must be. A likelihood computed by an ODE solve means something only once it has stopped changing
-# with the steps; say how many steps it took (17b, section 6, finds the same with 4 steps).
+# with the steps; say how many steps it took (17b, section 6, measures how its likelihoods converge
+# in the steps).

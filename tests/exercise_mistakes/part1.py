@@ -28,6 +28,10 @@ WRONG_ANSWERS = [
         def field_at_1(x):
             return -x
      """),
+    (2, "the data's sample mean for E[x1]", """
+        def field_at_0(x):
+            return torch.from_numpy(create_ring_gaussians(2000, seed=0)[0]).float().mean(dim=0) - x
+     """),
     (2, 'zero field', """
         def field_at_0(x):
             return torch.zeros_like(x)
@@ -80,6 +84,9 @@ NAMED_MISTAKES = [
      "chain rule"),
     (2, 'def field_at_0(x):\n    return 3 * x / x.norm(dim=1, keepdim=True) - x\n', 'pointing at the ring'),
     (2, 'def field_at_1(x):\n    return torch.zeros_like(x)\n', 'zero everywhere'),
+    (2, 'def field_at_0(x):\n    data = create_ring_gaussians(2000, seed=0)[0]\n'
+        '    return torch.from_numpy(data).float().mean(dim=0) - x\n',
+     'a sample mean for an exact mean'),
     (3, 'def marginal_velocity(x, t):\n    return torch.stack([blob_velocity(x, t, mu, RING_STD) for mu in CENTERS], '
         'dim=1).mean(dim=1)\n', 'equal weights for every blob'),
     (3, 'def blob_velocity(x, t, mu, s):\n    v = (1 - t) ** 2 + t ** 2 * s ** 2\n'

@@ -38,6 +38,17 @@ WRONG_ANSWERS = [
             x_t = (x0 + x1) / 2
             return float(((exact_field(x_t, 0.5) - (x1 - x0)) ** 2).mean())
      """),
+    (5, "exercise 3's float-t marginal_velocity fed per-pair times", """
+        def loss_constant(model, n_pairs, seed):
+            generator = torch.Generator().manual_seed(seed)
+            x0 = torch.randn(n_pairs, 2, generator=generator)
+            x1 = torch.from_numpy(create_ring_gaussians(n_pairs, generator=generator)[0])
+            t = torch.rand(n_pairs, 1, generator=generator)
+            x_t = (1 - t) * x0 + t * x1
+            with torch.no_grad():
+                v = model(x_t, t)
+            return float(((v - (x1 - x0)) ** 2).mean() - ((v - marginal_velocity(x_t, t)) ** 2).mean())
+     """),
     (6, 'the target is the ground truth, so the fit is unfinished', """
         LOSS_FLOOR_ANSWER = "b"
      """),
@@ -123,6 +134,14 @@ NAMED_MISTAKES = [
         '    with torch.no_grad():\n'
         '        return float(((model((1 - t) * x0 + t * x1, t) - (x1 - x0)) ** 2).mean())\n',
      'the conditional loss alone'),
+    (5, 'def loss_constant(model, n_pairs, seed):\n    g = torch.Generator().manual_seed(seed)\n'
+        '    x0 = torch.randn(n_pairs, 2, generator=g)\n'
+        '    x1 = torch.from_numpy(create_ring_gaussians(n_pairs, generator=g)[0])\n'
+        '    t = torch.rand(n_pairs, 1, generator=g)\n'
+        '    x_t = (1 - t) * x0 + t * x1\n'
+        '    v = model(x_t, t).detach()\n'
+        '    return float(((v - (x1 - x0)) ** 2).mean() - ((v - marginal_velocity(x_t, t)) ** 2).mean())\n',
+     'a field that takes one float t'),
     (6, 'LOSS_FLOOR_ANSWER = "b"\n', 'exact field'),
     (7, 'PREDICTED_FLOOR_ONEHOT = 0.0\n', 'a floor of zero'),
     (7, 'PREDICTED_FLOOR_ONEHOT = 0.25\n', 'the standard deviation for the variance'),
