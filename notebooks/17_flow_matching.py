@@ -521,8 +521,8 @@ plt.show()
 # of the samples along their Euler steps and see the field at that time. With a Gaussian base and
 # random pairs, the dashed line is the exact field's loss, the floor of 17.4.2: no model's
 # expected loss over the ring goes below it, though single batches can, by chance. (The trainer
-# fits a fixed sample of the ring, and a finite sample has a lower floor of its own; the line is
-# the ring's.) **Pause** keeps the model,
+# fits a fixed sample of the ring, and a finite sample has, on average, a lower floor of its own;
+# the line is the ring's.) **Pause** keeps the model,
 # **Reset** starts again; try minibatch OT, another base or a larger learning rate. A base or a
 # pairing other than the Gaussian base with random pairs has a different floor, which the package
 # cannot compute, so there the dashed line is hidden and the legend says so. The other widgets
@@ -535,7 +535,8 @@ live
 
 # %% [markdown]
 # (Without a kernel the buttons say so, and the snapshots above show the same story.) The model
-# it trained goes to any other explorer in one line, for example `widgets.sample_explorer(live.model)`.
+# it trained can go to the sample and field explorers, for example `widgets.field_explorer(live.model)`
+# (it was trained from the base chosen above: read it from that base).
 
 # %% [markdown]
 # ### 17.4.2 The loss floor
@@ -821,7 +822,7 @@ plt.show()
 # %% [markdown]
 # The three fields differ at the same time and place: each is the average velocity of its own
 # pairs, and the pairs start from different bases (light blue). The figures above show the field
-# at a few times only; move the **t** slider to see it at any time between 0 and 1, and switch
+# at a few times only; move the **t** slider through its stored times from 0 to 1, and switch
 # the **base**. Set **field** to *exact* to see the marginal field of 17.3.1 instead of the
 # network's, computed by the browser from its closed form (which the package has for the Gaussian base only).
 
@@ -1040,7 +1041,7 @@ for base in list(BASES)[1:]:
 # **t** to follow some of the particles from the base (light blue) to the data. The paths
 # come from the checkpoint trained from that base; with **field** set to *exact*, the browser
 # solves the exact field of 17.3.1 from the same starting points with the same solver. The line
-# under the plot counts the few samples drawn, too few for a share to separate two settings
+# under the plot counts the few samples drawn, too few for a share to separate nearby settings
 # (the measured comparisons are above and in 17a); read it as a picture.
 
 # %% tags=["nbval-ignore-output"]

@@ -1110,15 +1110,16 @@ print(f"one jump, median distance from the exact jump: untrained {untrained:.2f}
 
 # %% [markdown]
 # The loss does not fall (5.74 over the first 30 steps, 6.09 over the last 30) while the jumps
-# improve: from a median 1.85 away from the exact jump untrained to 0.74 after 200 steps. Unlike
-# flow matching's, this loss has a target that contains the network's own derivative and moves
-# as the network learns, so it is no yardstick of progress; the distance to the exact jump is.
+# improve: from a median 1.85 away from the exact jump untrained to 0.74 after 200 steps (one run).
+# So here the loss is no yardstick of progress; the distance to the exact jump is. Two things may
+# keep it flat, and these cells test neither: its target contains the network's own derivative and
+# moves as the network learns, and half of its pairs (r = t) carry flow matching's own unavoidable
+# spread of $x_1 - x_0$.
 # The shipped model (8000 steps of 512) lands a median 0.20 from the exact jump, small next to
 # the 3 standard deviations (0.75) from a mode's centre at which a sample counts as off the mode.
 #
 # What a step costs: the same network, batch 512, two runs of 15 steps of each loss, timed in turn
-# (wall-clock, so the numbers change from machine to machine and run to run; `make bench`
-# measures the same ratio with more steps).
+# (wall-clock, so the numbers change from machine to machine and run to run).
 
 # %% tags=["nbval-ignore-output"]
 TIMED_STEPS, REPEATS = 15, 2
@@ -1240,13 +1241,14 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The exact jump sends every start to the mode of its own sector (100.0% ± 0.1% of the 2000), so
+# Every exact jump ends nearest the mode of its start's sector (100.0% ± 0.1% of the 2000), so
 # its map from $x_0$ to the landing point switches from one mode to the next across the sector
 # edges. MeanFlow's stragglers gather there: 95.0% ± 2.6% of the 280 start within 0.1 of an
 # edge, against 28.7% ± 2.0% of all starts, and the picture shows them along the edges and around
 # the centre, where all eight edges meet. These cells locate the errors; they do not show why
-# the network makes them. One candidate, as for reflow in 17a.4: a network, a continuous
-# function of $x_0$, cannot switch from one mode to the next as abruptly as the exact jump does.
+# the network makes them. One candidate, not tested here: across a sector edge the exact jump's
+# landing point turns steeply from one mode to the next, and the network may not follow so steep
+# a turn.
 
 # %% [markdown]
 # ## 17a.8 Summary

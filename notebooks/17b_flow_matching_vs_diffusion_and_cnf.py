@@ -1381,7 +1381,7 @@ for t in (0.25, 0.5, 0.9):
 # any **class**; the figure above is its static version. With **field** set to *exact*, the browser
 # computes the guided field on the exact fields (the ring's and the class's mode, as in the table)
 # and solves it with the same Euler steps from the same starting points, so the two overshoots can
-# be compared side by side (the line under the plot gives their mean distance from the origin, over
+# be compared by switching between them (the line under the plot gives their mean distance from the origin, over
 # few samples); drag **t** to follow the guided samples along the flow.
 
 # %% tags=["nbval-ignore-output"]

@@ -485,8 +485,8 @@ for a, b in (("w = 1", "real digits"), ("w = 2", "w = 1"), ("w = 4", "w = 2")):
 # the overshooting pixels, not more varied digits. Clipped, the samples of one digit are more
 # alike than real digits already at w = 1 (97.5 against 115, beyond noise). The share read as the
 # requested digit cannot see any of this. The distance sees the larger changes at w = 2 and 4, but
-# not this one: it is computed on the raw samples, whose overshoot lifts the within-digit spread
-# back to 112, and at w = 1 it is within noise of real digits. For the rest of the notebook samples
+# at w = 1 it is within noise of real digits. A likely reason, not tested here: it is computed on
+# the raw samples, whose overshoot lifts the within-digit spread back to 112. For the rest of the notebook samples
 # use w = 1. (17b, section 8, asks on the ring what guidance with w > 1 does to the target
 # distribution.)
 #

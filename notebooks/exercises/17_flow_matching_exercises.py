@@ -29,9 +29,9 @@
 # **How to work.** In the student copy (`17_flow_matching_exercises_student.ipynb`) each answer is a
 # line `raise NotImplementedError(...)`, with a comment above it naming what your answer must define.
 # Replace it with your code and run the **check cell** under it. A right answer prints one line
-# starting with `Correct:`. A multiple-choice answer or a prediction is not graded on the spot: it is
-# recorded, and graded later by tests your instructor holds (the discussion after the exercise
-# explains the answer). A check that only records answers prints a line starting with `Recorded:`; a
+# starting with `Correct:`. A multiple-choice answer or a prediction is not graded on the spot (one
+# exception: exercise 10 checks its prediction at once): it is recorded, and graded later by tests
+# your instructor holds (the discussion after the exercise explains the answer). A check that only records answers prints a line starting with `Recorded:`; a
 # check that also tests your code prints `Correct:` once the code is right, and says on the same line
 # which answers it recorded. A wrong answer stops with an `ExerciseFailure` that says what was expected,
 # what your code returned and, when the answer matches a typical mistake, its name and a hint. Run the
@@ -490,12 +490,15 @@ def loss_at_t0(model, x0, x1, onehot=None):
 # %% tags=["exercise-7", "check"]
 checks.check_floor_at_t0(loss_at_t0, PREDICTED_FLOOR_UNCONDITIONAL, PREDICTED_FLOOR_ONEHOT, fm_model, onehot_model)
 ### BEGIN HIDDEN TESTS
-checks.grade_floor_prediction("PREDICTED_FLOOR_UNCONDITIONAL", PREDICTED_FLOOR_UNCONDITIONAL, 4.3, 4.8, {
+checks.grade_floor_prediction("PREDICTED_FLOOR_UNCONDITIONAL", PREDICTED_FLOOR_UNCONDITIONAL, 4.53, 4.60, {
     0.0: ("a floor of zero", "at t = 0 the model knows x0 but nothing about x1."),
     1.0: ("the base's variance", "at t = 0 the model knows x0 exactly; what it does not know is x1."),
     9.125: ("a sum over the coordinates", "the loss is a mean over the two coordinates."),
     5.5625: ("the noise's variance added", "x0 is the model's input at t = 0, so it is not unknown."),
     0.0625: ("the blob's variance only", "without a condition the model does not know the mode either."),
+    4.5: ("the blobs' own spread left out", "x1 is a mode's centre plus the blob's noise; both are unknown."),
+    4.631: ("the shipped model's loss for its floor", "a trained model's loss is the floor plus its own distance "
+            "from the best prediction; the floor is the loss of the best prediction itself."),
 })
 _ = checks.grade_floor_prediction("PREDICTED_FLOOR_ONEHOT", PREDICTED_FLOOR_ONEHOT, 0.045, 0.085, {
     0.0: ("a floor of zero", "the code names the mode, not the point within it."),
@@ -769,9 +772,8 @@ checks.check_kutta(kutta_step, observed_order, MEASURED_ORDER)
 # %% [markdown]
 # The known field is smooth (linear in $x$ and in $t$), so the measured order sits close to the
 # tableau's. Chapter section 17.5.1 and 17a.2 run the same measurement for RK4 at the step sizes a
-# sampler uses, on the ring's exact field and on the shipped network, and find RK4 short of its
-# fourth order on both (their printouts give the numbers), and further short on the network; they
-# do not isolate why. A method's order describes the limit of small steps.
+# sampler uses, on the ring's exact field and on the shipped network (their printouts give the
+# numbers); they do not isolate what keeps RK4 from its textbook order there. A method's order describes the limit of small steps.
 
 # %% [markdown] tags=["exercise-12"]
 # ### Exercise 12 (17.5, 17a.1): how many steps does the sampler need?
@@ -1041,8 +1043,7 @@ print(compare(radius[0.7], radius[1.0], "distance at tau 0.7", "at tau 1"), "|",
 # mode (a measured fact about this model, not a law of flows). The length sets where in its mode a
 # sample lands: at $\tau = 0.7$ the samples sit closer to the centre (the modes' centres are 3 from
 # it) and their distance from the centre spreads less. The blobs move inward and thin out along the
-# radius, while the share between the modes stays within noise. Exercise 15 puts the direction
-# rule to use.
+# radius, while the share between the modes stays within noise.
 
 # %% [markdown] tags=["exercise-15"]
 # ### Exercise 15 (17.5): a base the model was not trained on
@@ -1059,9 +1060,8 @@ print(f"logo points: mean ({logo_starts[:, 0].mean():.2f}, {logo_starts[:, 1].me
       f"standard deviation {logo_starts[:, 0].std():.2f} along x and {logo_starts[:, 1].std():.2f} along y")
 
 # %% [markdown] tags=["exercise-15"]
-# **Predict first**, with what exercise 14 found about where a start's mode comes
-# from: what do the Gaussian-trained model's samples look like when it starts from the logo's
-# points? Set `LOGO_ANSWER`:
+# **Predict first**: what do the Gaussian-trained model's samples look like when it starts from
+# the logo's points? Set `LOGO_ANSWER`:
 #
 # - **(a)** Like samples from the Gaussian: the network spreads any start, long axis or not, over the eight modes.
 # - **(b)** A copy of the logo's shape, its long axis stretched out to the ring's radius of 3.
@@ -1523,7 +1523,7 @@ for n in STEPS:
 #    so they must be accurate.
 # 3. Predict first. A copy of `fm_model` is trained briefly on the pairs
 #    `(x0, flow_endpoints(EXACT, x0, 20))`. How straight are its paths, against the teacher's (the
-#    exact field's)? Set `REFLOW_PREDICTION`:
+#    exact field's), measured below over 3 draws of 500 paths each? Set `REFLOW_PREDICTION`:
 #    - **(a)** within noise of 1: it learned from straight chords only, so its paths are straight
 #    - **(b)** about the teacher's, and below 1: its pairs come from the teacher's own flow
 #    - **(c)** much closer to 1 than the teacher's, yet measurably below 1
@@ -1789,8 +1789,8 @@ print(f"fm_model drew its training times t by: {fm_info['recipe']['time_sampling
 # A noise loss hardly sees a velocity error near the noise (weight 0.0025 at $t = 0.05$), and a data
 # loss hardly sees one near the data (0.0025 at $t = 0.95$). A network trained on the noise loss is
 # penalised for velocity errors mainly where $t$ is large, near the data. `fm_model` weights every
-# time it draws alike, but drew them from a logit-normal distribution, which puts more of them near
-# $t = 0.5$ than near either end (17.4.2), so its loss does not treat every $t$ alike either.
+# time it draws alike, but drew them from a logit-normal distribution (printed above, 17.4.2), not
+# uniformly, so its loss need not treat every $t$ alike either.
 
 # %% [markdown]
 # Is the diffusion model, sampled through your conversion, as good as the flow matching model? Both

@@ -127,6 +127,8 @@ WRONG_ANSWERS = [
 
 # (exercise, code, a phrase of the hint or mistake name its failure must show)
 NAMED_MISTAKES = [
+    (7, 'PREDICTED_FLOOR_UNCONDITIONAL = 4.631\n', "the shipped model's loss for its floor"),
+    (7, 'PREDICTED_FLOOR_UNCONDITIONAL = 4.5\n', "the blobs' own spread left out"),
     (5, 'def loss_constant(model, n_pairs, seed):\n    g = torch.Generator().manual_seed(seed)\n'
         '    x0 = torch.randn(n_pairs, 2, generator=g)\n'
         '    x1 = torch.from_numpy(create_ring_gaussians(n_pairs, generator=g)[0])\n'
